@@ -1,0 +1,72 @@
+//! Configuration hot reload whose handlers are sandboxed WebAssembly components.
+//!
+//! Each configurable part of a service — logging, a plugin, a rate limiter —
+//! is a *component* with a *handler*: a WebAssembly component exporting the
+//! `hotreload:handler/handler@0.1.0` world (`wit/handler.wit`). When a
+//! component's configuration changes, the [`Runtime`] validates it with the
+//! handler, decides whether it can be applied in place, applies it,
+//! publishes the effective configuration to subscribers, and commits it as
+//! last-known-good. Every handler call runs under fuel, a wall-time deadline
+//! and a memory cap; a handler that refuses, traps, hangs or runs out of
+//! memory is cut off, the change is rolled back, and an [`Event`] says why.
+//!
+//! ```no_run
+//! use hotreload::{ComponentSpec, Outcome, Runtime, Settings};
+//! use serde::Deserialize;
+//!
+//! #[derive(Deserialize)]
+//! struct Logging {
+//!     level: String,
+//! }
+//!
+//! # async fn f() -> Result<(), hotreload::Error> {
+//! let runtime = Runtime::new(Settings::default())?;
+//! let wasm = std::fs::read("logging.wasm").expect("handler");
+//! runtime
+//!     .add_component(ComponentSpec::new("logging", wasm, r#"{"level": "info"}"#))
+//!     .await?;
+//! let mut logging = runtime.subscribe::<Logging>("logging")?;
+//!
+//! let event = runtime.reload("logging", r#"{"level": "debug"}"#).await?;
+//! assert_eq!(event.outcome, Outcome::Applied);
+//! assert_eq!(logging.borrow_and_update().level, "debug");
+//!
+//! // A configuration the handler refuses never reaches the subscriber.
+//! let event = runtime.reload("logging", r#"{"level": "loud"}"#).await?;
+//! assert_eq!(event.outcome, Outcome::Rejected);
+//! assert_eq!(logging.borrow().level, "debug");
+//! # Ok(()) }
+//! ```
+//!
+//! # Concepts
+//!
+//! - **Transaction**: parse → unchanged? → `validate` → decide
+//!   (`support-level`, `can-reload`) → `reload` → apply to subscribers →
+//!   commit. Any failure rolls back; an instance that was cut off is never
+//!   entered again, and a fresh one is brought back to the old configuration.
+//! - **Limits** ([`Limits`], [`Settings`]): fuel per call, a deadline per
+//!   call (epoch interruption), memory per instance, and bounds on what
+//!   crosses the boundary.
+//! - **Events** ([`Event`], [`Stats`]): one per attempt, with outcome, phase,
+//!   cause, changes, fuel and duration; statistics over all of them.
+
+#![deny(missing_docs)]
+
+mod diff;
+mod error;
+mod events;
+mod manager;
+mod outcome;
+mod sandbox;
+mod settings;
+pub mod state;
+mod transaction;
+
+pub use crate::diff::{Change, ChangeOp, diff};
+pub use crate::error::Error;
+pub use crate::events::{ComponentStats, Event, EventError, Stats};
+pub use crate::manager::{ComponentInfo, ComponentSpec, HandlerSource, Runtime, RuntimeBuilder};
+pub use crate::outcome::{Cause, EventKind, HandlerFailure, Outcome, Phase, SupportLevel};
+pub use crate::sandbox::SandboxOptions;
+pub use crate::settings::{LimitOverrides, Limits, Settings};
+pub use crate::transaction::ConfigInput;

@@ -1,0 +1,567 @@
+//! The runtime: components, their serialised reloads, events and statistics.
+
+pub(crate) mod subscribers;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::{broadcast, watch};
+
+use self::subscribers::Subscribers;
+use crate::error::Error;
+use crate::events::{Event, EventStore, Stats};
+use crate::outcome::{EventKind, SupportLevel};
+use crate::sandbox::{CompiledHandler, Sandbox, SandboxOptions};
+use crate::settings::{LimitOverrides, Settings};
+use crate::state::LastKnownGood;
+use crate::transaction::{ComponentState, ConfigInput, Context, Request};
+
+/// Where a handler's WebAssembly comes from.
+#[derive(Debug, Clone)]
+pub enum HandlerSource {
+    /// The component's bytes.
+    Bytes(Arc<[u8]>),
+    /// A `.wasm` file.
+    Path(PathBuf),
+}
+
+impl From<&[u8]> for HandlerSource {
+    fn from(b: &[u8]) -> Self {
+        HandlerSource::Bytes(b.into())
+    }
+}
+
+impl From<Vec<u8>> for HandlerSource {
+    fn from(b: Vec<u8>) -> Self {
+        HandlerSource::Bytes(b.into())
+    }
+}
+
+impl From<PathBuf> for HandlerSource {
+    fn from(p: PathBuf) -> Self {
+        HandlerSource::Path(p)
+    }
+}
+
+impl From<&std::path::Path> for HandlerSource {
+    fn from(p: &std::path::Path) -> Self {
+        HandlerSource::Path(p.to_owned())
+    }
+}
+
+/// What a new component is: a name, a handler and its first configuration.
+#[derive(Debug, Clone)]
+pub struct ComponentSpec {
+    name: String,
+    handler: HandlerSource,
+    config: ConfigInput,
+    limits: LimitOverrides,
+    config_path: Option<String>,
+    kind: EventKind,
+}
+
+impl ComponentSpec {
+    /// A component named `name`, handled by `handler`, starting on `config`.
+    pub fn new(
+        name: impl Into<String>,
+        handler: impl Into<HandlerSource>,
+        config: impl Into<ConfigInput>,
+    ) -> ComponentSpec {
+        ComponentSpec {
+            name: name.into(),
+            handler: handler.into(),
+            config: config.into(),
+            limits: LimitOverrides::default(),
+            config_path: None,
+            kind: EventKind::Initial,
+        }
+    }
+
+    /// Overrides some of the runtime's limits for this component.
+    pub fn limits(mut self, limits: LimitOverrides) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Names the file the configuration comes from, for events.
+    pub fn config_path(mut self, path: impl Into<String>) -> Self {
+        self.config_path = Some(path.into());
+        self
+    }
+
+    /// The kind of the first event (`initial` unless the component restarts).
+    pub fn kind(mut self, kind: EventKind) -> Self {
+        self.kind = kind;
+        self
+    }
+}
+
+/// Where a component stands, for status pages and the CLI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComponentInfo {
+    /// The component's name.
+    pub name: String,
+    /// The handler's support level, as its instance said.
+    pub support_level: Option<SupportLevel>,
+    /// The committed version in force.
+    pub version: u64,
+    /// The effective configuration in force.
+    pub effective: Arc<Value>,
+    /// A restart-required configuration waiting for the next start.
+    pub pending: Option<Arc<Value>>,
+    /// True when the handler could not be brought back after a failure.
+    pub degraded: bool,
+    /// SHA-256 of the handler.
+    pub handler_hash: String,
+    /// Instances created so far: one at the start, one more after every
+    /// instance that was cut off or could not roll back.
+    pub instances_created: u64,
+}
+
+struct Slot {
+    state: Arc<tokio::sync::Mutex<ComponentState>>,
+    subscribers: Arc<Mutex<Subscribers>>,
+}
+
+struct Inner {
+    settings: Settings,
+    sandbox: Sandbox,
+    events: EventStore,
+    lkg: Option<LastKnownGood>,
+    components: RwLock<BTreeMap<String, Arc<Slot>>>,
+    compiled: Mutex<HashMap<String, Arc<CompiledHandler>>>,
+    closed: AtomicBool,
+}
+
+impl Inner {
+    fn context(&self) -> Context<'_> {
+        Context {
+            sandbox: &self.sandbox,
+            events: &self.events,
+            lkg: self.lkg.as_ref(),
+            rollback_on_failure: self.settings.rollback_on_failure,
+        }
+    }
+
+    fn slot(&self, name: &str) -> Result<Arc<Slot>, Error> {
+        self.components
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::UnknownComponent(name.to_owned()))
+    }
+}
+
+/// Builds a [`Runtime`].
+#[derive(Debug, Default)]
+pub struct RuntimeBuilder {
+    settings: Settings,
+    options: SandboxOptions,
+}
+
+impl RuntimeBuilder {
+    /// Uses these settings.
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// Turns fuel or epoch instrumentation off, to measure what they cost.
+    pub fn sandbox_options(mut self, options: SandboxOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Builds the engine and, when `state_dir` is set, opens the
+    /// last-known-good store.
+    ///
+    /// # Errors
+    /// When the engine cannot be built or the state directory cannot be created.
+    pub fn build(self) -> Result<Runtime, Error> {
+        let sandbox = Sandbox::new(self.options)?;
+        let lkg = match &self.settings.state_dir {
+            Some(dir) => Some(LastKnownGood::open(dir).map_err(|source| Error::Io {
+                path: dir.clone(),
+                source,
+            })?),
+            None => None,
+        };
+        let s = &self.settings;
+        let events = EventStore::new(
+            s.event_store_events as usize,
+            s.event_store_bytes as usize,
+            s.notify_on_success,
+            s.notify_on_failure,
+        );
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                settings: self.settings,
+                sandbox,
+                events,
+                lkg,
+                components: RwLock::new(BTreeMap::new()),
+                compiled: Mutex::new(HashMap::new()),
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+}
+
+/// A `Runtime` keeps components, each with a sandboxed handler and the
+/// configuration in force, and applies reloads to them transactionally.
+///
+/// Reloads of one component are serialised; different components reload in
+/// parallel. Handler calls run on blocking threads, never on the async
+/// worker threads. Cloning a `Runtime` gives another handle to the same one.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+impl Runtime {
+    /// A builder with default settings.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// A runtime with these settings.
+    ///
+    /// # Errors
+    /// See [`RuntimeBuilder::build`].
+    pub fn new(settings: Settings) -> Result<Runtime, Error> {
+        Runtime::builder().settings(settings).build()
+    }
+
+    /// The runtime's settings.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The last-known-good store, when `state_dir` is set.
+    pub fn last_known_good(&self) -> Option<&LastKnownGood> {
+        self.inner.lkg.as_ref()
+    }
+
+    /// Compiles a handler (or reuses one compiled earlier from the same
+    /// bytes) without adding a component: the check `hotreload try` and
+    /// hot swaps start with.
+    ///
+    /// # Errors
+    /// [`Error::HandlerLoad`] naming what is wrong with the handler.
+    pub async fn check_handler(&self, component: &str, handler: HandlerSource) -> Result<String, Error> {
+        self.compile(component, handler).await.map(|c| c.hash.clone())
+    }
+
+    async fn compile(
+        &self,
+        component: &str,
+        handler: HandlerSource,
+    ) -> Result<Arc<CompiledHandler>, Error> {
+        let (label, bytes): (String, Arc<[u8]>) = match handler {
+            HandlerSource::Bytes(b) => ("<bytes>".into(), b),
+            HandlerSource::Path(p) => {
+                let bytes = tokio::fs::read(&p).await.map_err(|e| Error::HandlerLoad {
+                    component: component.to_owned(),
+                    handler: p.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                (p.display().to_string(), bytes.into())
+            }
+        };
+        let hash = crate::sandbox::hex_sha256(&bytes);
+        if let Some(c) = self.inner.compiled.lock().unwrap_or_else(|e| e.into_inner()).get(&hash) {
+            return Ok(c.clone());
+        }
+        let sandbox = self.inner.sandbox.clone();
+        let compiled = tokio::task::spawn_blocking(move || sandbox.compile(&bytes))
+            .await
+            .map_err(|e| Error::Engine(format!("compile task failed: {e}")))?
+            .map_err(|reason| Error::HandlerLoad {
+                component: component.to_owned(),
+                handler: label,
+                reason,
+            })?;
+        let compiled = Arc::new(compiled);
+        self.inner
+            .compiled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(hash, compiled.clone());
+        Ok(compiled)
+    }
+
+    /// Adds a component: compiles its handler, loads the first
+    /// configuration in a fresh instance (`validate`, then
+    /// `reload(none, config)`), and commits it.
+    ///
+    /// # Errors
+    /// [`Error::HandlerLoad`] when the handler cannot be loaded,
+    /// [`Error::InitialLoad`] (with the event) when the configuration is not
+    /// accepted, and name errors.
+    ///
+    /// ```no_run
+    /// # async fn f(runtime: hotreload::Runtime, wasm: Vec<u8>) -> Result<(), hotreload::Error> {
+    /// use hotreload::ComponentSpec;
+    /// let event = runtime
+    ///     .add_component(ComponentSpec::new("logging", wasm, r#"{"level": "info"}"#))
+    ///     .await?;
+    /// assert_eq!(event.version, 1);
+    /// # Ok(()) }
+    /// ```
+    pub async fn add_component(&self, spec: ComponentSpec) -> Result<Arc<Event>, Error> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(Error::ShutDown);
+        }
+        if !valid_name(&spec.name) {
+            return Err(Error::InvalidName(spec.name));
+        }
+        if self.inner.slot(&spec.name).is_ok() {
+            return Err(Error::DuplicateComponent(spec.name));
+        }
+        let handler = self.compile(&spec.name, spec.handler).await?;
+        let name: Arc<str> = spec.name.as_str().into();
+        let subscribers = Arc::new(Mutex::new(Subscribers::new(Arc::new(Value::Null))));
+        let mut state = ComponentState {
+            name,
+            handler,
+            instance: None,
+            limits: spec.limits.apply(self.inner.settings.limits()),
+            committed: None,
+            pending: None,
+            degraded: false,
+            subscribers: subscribers.clone(),
+            support: None,
+            instances_created: 0,
+        };
+        let inner = self.inner.clone();
+        let request = Request {
+            input: spec.config,
+            kind: spec.kind,
+            config_path: spec.config_path,
+        };
+        let (state, event) = tokio::task::spawn_blocking(move || {
+            let event = state.load(&inner.context(), request);
+            (state, event)
+        })
+        .await
+        .map_err(|e| Error::Engine(format!("load task failed: {e}")))?;
+        if state.committed.is_none() {
+            return Err(Error::InitialLoad {
+                component: spec.name,
+                event,
+            });
+        }
+        let slot = Arc::new(Slot {
+            state: Arc::new(tokio::sync::Mutex::new(state)),
+            subscribers,
+        });
+        let mut components = self.inner.components.write().unwrap_or_else(|e| e.into_inner());
+        if components.contains_key(&spec.name) {
+            return Err(Error::DuplicateComponent(spec.name));
+        }
+        components.insert(spec.name, slot);
+        Ok(event)
+    }
+
+    /// Reloads a component with a new configuration (an `api` event).
+    ///
+    /// A refused or failed reload is not an error: the returned event says
+    /// what happened, and the old configuration stays in force.
+    ///
+    /// # Errors
+    /// [`Error::UnknownComponent`], [`Error::Disabled`], [`Error::ShutDown`].
+    pub async fn reload(
+        &self,
+        component: &str,
+        config: impl Into<ConfigInput>,
+    ) -> Result<Arc<Event>, Error> {
+        self.reload_from(component, config.into(), EventKind::Api, None)
+            .await
+    }
+
+    /// Reloads a component, saying what started it and where the
+    /// configuration came from (what file sources use).
+    ///
+    /// # Errors
+    /// As [`Runtime::reload`].
+    pub async fn reload_from(
+        &self,
+        component: &str,
+        config: ConfigInput,
+        kind: EventKind,
+        config_path: Option<String>,
+    ) -> Result<Arc<Event>, Error> {
+        if !self.inner.settings.enabled {
+            return Err(Error::Disabled);
+        }
+        let request = Request {
+            input: config,
+            kind,
+            config_path,
+        };
+        self.with_component(component, move |state, ctx| state.reload(ctx, request))
+            .await
+    }
+
+    /// Restarts a component: a fresh instance loads its pending
+    /// (restart-required) configuration if there is one, or the one in force.
+    ///
+    /// # Errors
+    /// [`Error::UnknownComponent`], [`Error::ShutDown`].
+    pub async fn restart_component(&self, component: &str) -> Result<Arc<Event>, Error> {
+        self.with_component(component, |state, ctx| {
+            let config = state
+                .pending
+                .clone()
+                .or_else(|| state.committed.as_ref().map(|c| c.input.clone()))
+                .map(|v| (*v).clone())
+                .unwrap_or(Value::Null);
+            state.load(
+                ctx,
+                Request {
+                    input: ConfigInput::Value(config),
+                    kind: EventKind::Restart,
+                    config_path: None,
+                },
+            )
+        })
+        .await
+    }
+
+    async fn with_component<F>(&self, component: &str, f: F) -> Result<Arc<Event>, Error>
+    where
+        F: FnOnce(&mut ComponentState, &Context<'_>) -> Arc<Event> + Send + 'static,
+    {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(Error::ShutDown);
+        }
+        let slot = self.inner.slot(component)?;
+        let mut guard = slot.state.clone().lock_owned().await;
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(Error::ShutDown);
+        }
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&mut guard, &inner.context()))
+            .await
+            .map_err(|e| Error::Engine(format!("reload task failed: {e}")))
+    }
+
+    /// Subscribes to a component's effective configuration as a typed value.
+    ///
+    /// The receiver starts with the configuration in force and sees every
+    /// committed change. A subscriber whose type does not fit a new
+    /// configuration refuses it, and the reload is rolled back (cause
+    /// `subscriber`), so a service never receives what it cannot read.
+    ///
+    /// # Errors
+    /// [`Error::UnknownComponent`], or [`Error::Subscribe`] when the
+    /// configuration in force does not fit `T`.
+    pub fn subscribe<T>(&self, component: &str) -> Result<watch::Receiver<T>, Error>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        let slot = self.inner.slot(component)?;
+        let mut subscribers = slot.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        subscribers.add::<T>().map_err(|reason| Error::Subscribe {
+            component: component.to_owned(),
+            reason,
+        })
+    }
+
+    /// Subscribes to a component's effective configuration as JSON.
+    ///
+    /// # Errors
+    /// [`Error::UnknownComponent`].
+    pub fn subscribe_json(&self, component: &str) -> Result<watch::Receiver<Arc<Value>>, Error> {
+        let slot = self.inner.slot(component)?;
+        let subscribers = slot.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(subscribers.watch_raw())
+    }
+
+    /// The effective configuration in force.
+    ///
+    /// # Errors
+    /// [`Error::UnknownComponent`].
+    pub fn current(&self, component: &str) -> Result<Arc<Value>, Error> {
+        let slot = self.inner.slot(component)?;
+        let subscribers = slot.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(subscribers.current())
+    }
+
+    /// Where every component stands (waits for reloads in flight).
+    pub async fn components(&self) -> Vec<ComponentInfo> {
+        let slots: Vec<Arc<Slot>> = self
+            .inner
+            .components
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let mut out = Vec::with_capacity(slots.len());
+        for slot in slots {
+            let state = slot.state.lock().await;
+            let committed = state.committed.as_ref();
+            out.push(ComponentInfo {
+                name: state.name.to_string(),
+                support_level: state.support,
+                version: committed.map_or(0, |c| c.version),
+                effective: committed.map_or_else(|| Arc::new(Value::Null), |c| c.effective.clone()),
+                pending: state.pending.clone(),
+                degraded: state.degraded,
+                handler_hash: state.handler.hash.clone(),
+                instances_created: state.instances_created,
+            });
+        }
+        out
+    }
+
+    /// The events still in the ring, oldest first.
+    pub fn events(&self) -> Vec<Arc<Event>> {
+        self.inner.events.events()
+    }
+
+    /// A stream of events as they are recorded, filtered by the settings'
+    /// `notify_on_success` and `notify_on_failure`.
+    pub fn notifications(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.inner.events.subscribe()
+    }
+
+    /// Statistics over every event recorded so far.
+    pub fn stats(&self) -> Stats {
+        self.inner.events.stats()
+    }
+
+    /// Stops the runtime: refuses new reloads, waits for those in flight to
+    /// finish (or roll back), and drops every handler instance.
+    pub async fn shutdown(&self) {
+        self.inner.closed.store(true, Ordering::SeqCst);
+        let slots: Vec<Arc<Slot>> = self
+            .inner
+            .components
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for slot in slots {
+            let mut state = slot.state.lock().await;
+            state.instance = None;
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The vocabulary of events: what happened to a reload, in which phase, and why.
+
+use serde::{Deserialize, Serialize};
+
+/// What a reload attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The new configuration is in force.
+    Applied,
+    /// The new configuration equals the one in force; nothing was called.
+    Unchanged,
+    /// The new configuration was refused before anything was applied.
+    Rejected,
+    /// The change cannot be applied in place; it is pending until the
+    /// component restarts.
+    RestartRequired,
+    /// Applying failed and the old configuration was restored.
+    RolledBack,
+    /// Applying failed and the handler could not be brought back to the old
+    /// configuration; subscribers keep the old one.
+    Degraded,
+}
+
+impl Outcome {
+    /// Applied or unchanged: the component serves what was asked for.
+    pub fn is_success(self) -> bool {
+        matches!(self, Outcome::Applied | Outcome::Unchanged)
+    }
+}
+
+/// Why a reload failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Cause {
+    /// The configuration did not parse, or the handler refused it.
+    Invalid,
+    /// The handler trapped (panic, `unreachable`, out-of-bounds access, ...).
+    Trap,
+    /// The call ran past its wall-time deadline.
+    Timeout,
+    /// The call used up its fuel.
+    OutOfFuel,
+    /// The handler asked for more memory or table space than allowed.
+    MemoryLimit,
+    /// The handler's output was not JSON or was too large.
+    BadOutput,
+    /// A subscriber refused the effective configuration.
+    Subscriber,
+    /// The committed configuration could not be persisted.
+    Storage,
+}
+
+/// The step of the reload transaction where it failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Phase {
+    /// Reading the configuration text.
+    Parse,
+    /// Creating a fresh instance of the handler.
+    Instantiate,
+    /// The handler's `support-level`.
+    SupportLevel,
+    /// The handler's `validate`.
+    Validate,
+    /// The handler's `can-reload`.
+    CanReload,
+    /// The handler's `reload`.
+    Reload,
+    /// Handing the effective configuration to subscribers.
+    Apply,
+    /// Persisting the new last-known-good configuration.
+    Commit,
+    /// The handler's `rollback`.
+    Rollback,
+}
+
+/// What started a reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// The first load of a component.
+    Initial,
+    /// A watched file changed.
+    FileChange,
+    /// A call of the library or the API.
+    Api,
+    /// Part of a batch of components committed together.
+    Batch,
+    /// A component started again, on its pending or last-known-good configuration.
+    Restart,
+    /// A return to an earlier committed version.
+    RollbackToVersion,
+    /// A new handler `.wasm` replaced the old one.
+    HandlerSwap,
+}
+
+/// How much of a component's configuration can change without a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SupportLevel {
+    /// Every change can be applied in place.
+    Full,
+    /// Some changes can; the handler's `can-reload` says which.
+    Partial,
+    /// Every change needs a restart.
+    None,
+}
+
+/// A handler's refusal: its `failure` record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandlerFailure {
+    /// What went wrong, for the operator.
+    pub message: String,
+    /// JSON pointer of the offending field, if one is to blame.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// True when the same call may succeed later.
+    pub transient: bool,
+}

@@ -1,0 +1,169 @@
+//! What a handler's store holds: WASI denied by default, the host `log`
+//! import, captured output, the memory limiter and the call's deadline.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::{self, LogLevel};
+use super::output::CapturedOutput;
+use crate::settings::Limits;
+
+/// Longest host log line kept; the rest of a line is cut.
+const LOG_LINE_BYTES: usize = 4096;
+
+pub(crate) struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    pub(crate) stdout: CapturedOutput,
+    pub(crate) stderr: CapturedOutput,
+    pub(crate) log: CallLog,
+    /// When the current call must end; checked by the epoch callback.
+    pub(crate) deadline: Instant,
+}
+
+impl HostState {
+    pub(crate) fn new(component: Arc<str>, limits: &Limits) -> Self {
+        let stdout = CapturedOutput::new(limits.captured_output_bytes);
+        let stderr = CapturedOutput::new(limits.captured_output_bytes);
+        // No preopens, no environment, no arguments, no stdin, no sockets.
+        let wasi = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }))
+            .build();
+        HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(limits.memory_bytes),
+            stdout,
+            stderr,
+            log: CallLog {
+                component,
+                max_lines: limits.log_lines_per_call,
+                lines: 0,
+                dropped: 0,
+            },
+            deadline: Instant::now(),
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl bindings::hotreload::handler::types::Host for HostState {}
+
+impl bindings::hotreload::handler::host::Host for HostState {
+    fn log(&mut self, level: LogLevel, message: String) {
+        self.log.write(level, message);
+    }
+}
+
+/// The host `log` import's per-call budget.
+pub(crate) struct CallLog {
+    component: Arc<str>,
+    max_lines: u32,
+    pub(crate) lines: u32,
+    pub(crate) dropped: u32,
+}
+
+impl CallLog {
+    pub(crate) fn reset(&mut self) {
+        self.lines = 0;
+        self.dropped = 0;
+    }
+
+    fn write(&mut self, level: LogLevel, mut message: String) {
+        if self.lines >= self.max_lines {
+            self.dropped += 1;
+            return;
+        }
+        self.lines += 1;
+        if message.len() > LOG_LINE_BYTES {
+            let mut cut = LOG_LINE_BYTES;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        let component = &*self.component;
+        match level {
+            LogLevel::Trace => tracing::trace!(target: "handler", component, "{message}"),
+            LogLevel::Debug => tracing::debug!(target: "handler", component, "{message}"),
+            LogLevel::Info => tracing::info!(target: "handler", component, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "handler", component, "{message}"),
+            LogLevel::Error => tracing::error!(target: "handler", component, "{message}"),
+        }
+    }
+}
+
+/// Caps linear memory and tables of a whole store (wasmtime's `StoreLimits`
+/// caps each memory on its own) and remembers a refusal, so a handler whose
+/// language turns the refusal into its own abort is still reported as
+/// `memory_limit`.
+pub(crate) struct MemoryLimiter {
+    limit: u64,
+    used: u64,
+    pub(crate) refused: bool,
+}
+
+/// Each table element is counted as this many bytes against the budget.
+const TABLE_ELEMENT_BYTES: u64 = 8;
+
+impl MemoryLimiter {
+    fn new(limit: u64) -> Self {
+        MemoryLimiter {
+            limit,
+            used: 0,
+            refused: false,
+        }
+    }
+
+    fn grow(&mut self, extra: u64) -> bool {
+        match self.used.checked_add(extra) {
+            Some(total) if total <= self.limit => {
+                self.used = total;
+                true
+            }
+            _ => {
+                self.refused = true;
+                false
+            }
+        }
+    }
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(self.grow(desired.saturating_sub(current) as u64))
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(self.grow(desired.saturating_sub(current) as u64 * TABLE_ELEMENT_BYTES))
+    }
+}

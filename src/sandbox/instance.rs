@@ -1,0 +1,330 @@
+//! One handler instance in its own store, and the limited call of each export.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+use super::bindings::{self, Handler};
+use super::{CompiledHandler, HostState, Sandbox};
+use crate::outcome::{Cause, HandlerFailure, SupportLevel};
+use crate::settings::Limits;
+
+/// Longest failure message or field pointer kept from a handler.
+const FAILURE_TEXT_BYTES: usize = 4096;
+
+/// Why a handler call did not give an answer.
+#[derive(Debug, Clone)]
+pub(crate) enum CallError {
+    /// The handler answered with its `failure` record; the instance is fine.
+    Failure(HandlerFailure),
+    /// The call was cut off; the instance must not be entered again.
+    Fault { cause: Cause, message: String },
+}
+
+impl CallError {
+    pub(crate) fn cause(&self) -> Cause {
+        match self {
+            CallError::Failure(_) => Cause::Invalid,
+            CallError::Fault { cause, .. } => *cause,
+        }
+    }
+
+    pub(crate) fn message(&self) -> &str {
+        match self {
+            CallError::Failure(f) => &f.message,
+            CallError::Fault { message, .. } => message,
+        }
+    }
+
+    pub(crate) fn is_transient(&self) -> bool {
+        matches!(self, CallError::Failure(f) if f.transient)
+    }
+}
+
+/// A call's answer and what it cost.
+pub(crate) struct CallReport<T> {
+    pub(crate) result: Result<T, CallError>,
+    /// Fuel used; only a lower bound when the call was interrupted.
+    pub(crate) fuel: u64,
+}
+
+/// A live instance of a handler. After a fault it is poisoned: wasmtime
+/// refuses to enter it again, and so do we.
+pub(crate) struct HandlerInstance {
+    store: Store<HostState>,
+    bindings: Handler,
+    sandbox: Sandbox,
+    support: SupportLevel,
+    poisoned: bool,
+}
+
+impl CompiledHandler {
+    /// Creates a fresh instance and asks its support level, both under the
+    /// validation deadline.
+    pub(crate) fn instantiate(
+        &self,
+        sandbox: &Sandbox,
+        component: Arc<str>,
+        limits: &Limits,
+    ) -> CallReport<HandlerInstance> {
+        let mut store = Store::new(sandbox.engine(), HostState::new(component, limits));
+        store.limiter(|s| &mut s.limiter);
+        if sandbox.inner.options.epoch_interruption {
+            store.epoch_deadline_callback(|ctx| {
+                if Instant::now() >= ctx.data().deadline {
+                    Ok(UpdateDeadline::Interrupt)
+                } else {
+                    Ok(UpdateDeadline::Continue(1))
+                }
+            });
+        }
+        let start = arm(&mut store, sandbox, limits.fuel, limits.validation_timeout);
+        let bindings = match self.pre.instantiate(&mut store) {
+            Ok(b) => b,
+            Err(err) => {
+                let fuel = fuel_used(&store, sandbox, limits.fuel);
+                let message = format!("instantiating the handler: {}", describe(&err, &store));
+                return CallReport {
+                    result: Err(CallError::Fault {
+                        cause: classify(&err, &store),
+                        message,
+                    }),
+                    fuel,
+                };
+            }
+        };
+        let _ = start;
+        let mut instance = HandlerInstance {
+            store,
+            bindings,
+            sandbox: sandbox.clone(),
+            support: SupportLevel::None,
+            poisoned: false,
+        };
+        let first = instance.fuel_spent_so_far(limits.fuel);
+        let report = instance.call(limits, limits.validation_timeout, |b, s| {
+            b.call_support_level(s)
+        });
+        let fuel = first + report.fuel;
+        match report.result {
+            Ok(level) => {
+                instance.support = match level {
+                    bindings::SupportLevel::Full => SupportLevel::Full,
+                    bindings::SupportLevel::Partial => SupportLevel::Partial,
+                    bindings::SupportLevel::None => SupportLevel::None,
+                };
+                CallReport {
+                    result: Ok(instance),
+                    fuel,
+                }
+            }
+            Err(e) => CallReport {
+                result: Err(e),
+                fuel,
+            },
+        }
+    }
+}
+
+fn arm(store: &mut Store<HostState>, sandbox: &Sandbox, fuel: u64, timeout: Duration) -> Instant {
+    let start = Instant::now();
+    if sandbox.inner.options.consume_fuel {
+        // Fuel can only be refused when fuel is off; it is on here.
+        let _ = store.set_fuel(fuel);
+    }
+    if let Some(watchdog) = &sandbox.inner.watchdog {
+        let deadline = start + timeout;
+        store.data_mut().deadline = deadline;
+        store.set_epoch_deadline(1);
+        watchdog.arm(deadline);
+    }
+    let data = store.data_mut();
+    data.limiter.refused = false;
+    data.log.reset();
+    data.stdout.take();
+    data.stderr.take();
+    start
+}
+
+fn fuel_used(store: &Store<HostState>, sandbox: &Sandbox, fuel: u64) -> u64 {
+    if sandbox.inner.options.consume_fuel {
+        fuel.saturating_sub(store.get_fuel().unwrap_or(0))
+    } else {
+        0
+    }
+}
+
+/// Sorts a fault by its type, never by its text.
+fn classify(err: &wasmtime::Error, store: &Store<HostState>) -> Cause {
+    let refused = store.data().limiter.refused;
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => Cause::OutOfFuel,
+        Some(Trap::Interrupt) => Cause::Timeout,
+        _ if refused => Cause::MemoryLimit,
+        _ => Cause::Trap,
+    }
+}
+
+/// The error's text plus whatever the handler wrote to stdout/stderr, so a
+/// Rust handler's panic message reaches the operator.
+fn describe(err: &wasmtime::Error, store: &Store<HostState>) -> String {
+    let mut text = match err.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => format!("{err:#}"),
+    };
+    if store.data().limiter.refused {
+        text.push_str("; the memory limit refused a growth");
+    }
+    for (name, out) in [("stderr", &store.data().stderr), ("stdout", &store.data().stdout)] {
+        let captured = out.take();
+        let captured = captured.trim();
+        if !captured.is_empty() {
+            text.push_str(&format!("; handler {name}: {captured}"));
+        }
+    }
+    text
+}
+
+fn bounded(mut text: String) -> String {
+    if text.len() > FAILURE_TEXT_BYTES {
+        let total = text.len();
+        let mut cut = FAILURE_TEXT_BYTES;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str(&format!("… ({total} bytes in all)"));
+    }
+    text
+}
+
+fn failure(f: bindings::Failure) -> CallError {
+    CallError::Failure(HandlerFailure {
+        message: bounded(f.message),
+        field: f.field.map(bounded),
+        transient: f.transient,
+    })
+}
+
+impl HandlerInstance {
+    pub(crate) fn support_level(&self) -> SupportLevel {
+        self.support
+    }
+
+    /// True once a call was cut off; such an instance is never entered again.
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
+    fn fuel_spent_so_far(&self, fuel: u64) -> u64 {
+        fuel_used(&self.store, &self.sandbox, fuel)
+    }
+
+    fn call<T>(
+        &mut self,
+        limits: &Limits,
+        timeout: Duration,
+        f: impl FnOnce(&Handler, &mut Store<HostState>) -> wasmtime::Result<T>,
+    ) -> CallReport<T> {
+        if self.poisoned {
+            return CallReport {
+                result: Err(CallError::Fault {
+                    cause: Cause::Trap,
+                    message: "the instance was cut off earlier and cannot be entered again".into(),
+                }),
+                fuel: 0,
+            };
+        }
+        arm(&mut self.store, &self.sandbox, limits.fuel, timeout);
+        let result = f(&self.bindings, &mut self.store);
+        let fuel = fuel_used(&self.store, &self.sandbox, limits.fuel);
+        let log = &self.store.data().log;
+        if log.dropped > 0 {
+            tracing::warn!(
+                lines = log.lines,
+                dropped = log.dropped,
+                "handler log lines over the per-call budget were dropped"
+            );
+        }
+        match result {
+            Ok(v) => CallReport {
+                result: Ok(v),
+                fuel,
+            },
+            Err(err) => {
+                self.poisoned = true;
+                let cause = classify(&err, &self.store);
+                let mut message = describe(&err, &self.store);
+                if cause == Cause::Timeout {
+                    message = format!("exceeded its {} ms deadline: {message}", timeout.as_millis());
+                }
+                CallReport {
+                    result: Err(CallError::Fault { cause, message }),
+                    fuel,
+                }
+            }
+        }
+    }
+
+    pub(crate) fn validate(&mut self, limits: &Limits, config: &str) -> CallReport<()> {
+        let r = self.call(limits, limits.validation_timeout, |b, s| {
+            b.call_validate(s, config)
+        });
+        flatten(r)
+    }
+
+    pub(crate) fn can_reload(&mut self, limits: &Limits, old: &str, new: &str) -> CallReport<bool> {
+        self.call(limits, limits.validation_timeout, |b, s| {
+            b.call_can_reload(s, old, new)
+        })
+    }
+
+    /// `reload`, with its output checked against the output bound.
+    pub(crate) fn reload(
+        &mut self,
+        limits: &Limits,
+        old: Option<&str>,
+        new: &str,
+    ) -> CallReport<Option<String>> {
+        let r = self.call(limits, limits.reload_timeout, |b, s| {
+            b.call_reload(s, old, new)
+        });
+        let r = flatten(r);
+        match r.result {
+            Ok(Some(out)) if out.len() > limits.output_bytes => CallReport {
+                result: Err(CallError::Fault {
+                    cause: Cause::BadOutput,
+                    message: format!(
+                        "the effective configuration is {} bytes, over the {} byte output limit",
+                        out.len(),
+                        limits.output_bytes
+                    ),
+                }),
+                fuel: r.fuel,
+            },
+            other => CallReport {
+                result: other,
+                fuel: r.fuel,
+            },
+        }
+    }
+
+    pub(crate) fn rollback(&mut self, limits: &Limits, config: &str) -> CallReport<()> {
+        let r = self.call(limits, limits.reload_timeout, |b, s| {
+            b.call_rollback(s, config)
+        });
+        flatten(r)
+    }
+}
+
+fn flatten<T>(r: CallReport<Result<T, bindings::Failure>>) -> CallReport<T> {
+    CallReport {
+        result: match r.result {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(f)) => Err(failure(f)),
+            Err(e) => Err(e),
+        },
+        fuel: r.fuel,
+    }
+}

@@ -1,0 +1,5 @@
+//! What survives a restart: each component's last-known-good configuration.
+
+mod lkg;
+
+pub use self::lkg::{LastKnownGood, Persisted};

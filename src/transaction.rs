@@ -1,0 +1,599 @@
+//! The reload transaction of one component: parse, unchanged?, validate,
+//! decide, reload, apply, commit — or roll back. Runs on a blocking thread
+//! with the component's lock held, so reloads of one component are serial.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use serde_json::Value;
+
+use crate::diff::diff;
+use crate::events::{Event, EventError, EventStore, timestamp};
+use crate::manager::subscribers::Subscribers;
+use crate::outcome::{Cause, EventKind, HandlerFailure, Outcome, Phase, SupportLevel};
+use crate::sandbox::{CallError, CompiledHandler, HandlerInstance, Sandbox};
+use crate::settings::Limits;
+use crate::state::{LastKnownGood, Persisted};
+
+/// A configuration as handed to the runtime: JSON text, or a value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigInput {
+    /// JSON text, passed to the handler as it is.
+    Json(String),
+    /// A value, passed to the handler as compact JSON.
+    Value(Value),
+}
+
+impl From<&str> for ConfigInput {
+    fn from(s: &str) -> Self {
+        ConfigInput::Json(s.to_owned())
+    }
+}
+
+impl From<String> for ConfigInput {
+    fn from(s: String) -> Self {
+        ConfigInput::Json(s)
+    }
+}
+
+impl From<Value> for ConfigInput {
+    fn from(v: Value) -> Self {
+        ConfigInput::Value(v)
+    }
+}
+
+/// The configuration in force.
+#[derive(Clone)]
+pub(crate) struct Committed {
+    /// What the handler accepted, and its text as the handler saw it.
+    pub(crate) input: Arc<Value>,
+    pub(crate) input_text: Arc<str>,
+    /// What subscribers were given.
+    pub(crate) effective: Arc<Value>,
+    pub(crate) version: u64,
+}
+
+/// Everything the transaction needs besides the component itself.
+pub(crate) struct Context<'a> {
+    pub(crate) sandbox: &'a Sandbox,
+    pub(crate) events: &'a EventStore,
+    pub(crate) lkg: Option<&'a LastKnownGood>,
+    pub(crate) rollback_on_failure: bool,
+}
+
+/// One component: its handler, warm instance, limits, and what is in force.
+pub(crate) struct ComponentState {
+    pub(crate) name: Arc<str>,
+    pub(crate) handler: Arc<CompiledHandler>,
+    pub(crate) instance: Option<HandlerInstance>,
+    pub(crate) limits: Limits,
+    pub(crate) committed: Option<Committed>,
+    pub(crate) pending: Option<Arc<Value>>,
+    pub(crate) degraded: bool,
+    pub(crate) subscribers: Arc<Mutex<Subscribers>>,
+    pub(crate) support: Option<SupportLevel>,
+    /// How many instances were created, the first included.
+    pub(crate) instances_created: u64,
+}
+
+/// A reload request.
+pub(crate) struct Request {
+    pub(crate) input: ConfigInput,
+    pub(crate) kind: EventKind,
+    pub(crate) config_path: Option<String>,
+}
+
+/// An attempt being recorded.
+struct Attempt {
+    started: Instant,
+    at: SystemTime,
+    kind: EventKind,
+    config_path: Option<String>,
+    old: Option<Arc<Value>>,
+    new: Option<Arc<Value>>,
+    retries: u32,
+    fuel: u64,
+}
+
+/// How an attempt ended, before it becomes an event.
+struct Ending {
+    outcome: Outcome,
+    failure: Option<(Phase, Cause, EventError)>,
+    effective: Option<Arc<Value>>,
+}
+
+impl Ending {
+    fn ok(outcome: Outcome, effective: Option<Arc<Value>>) -> Ending {
+        Ending {
+            outcome,
+            failure: None,
+            effective,
+        }
+    }
+
+    fn failed(outcome: Outcome, phase: Phase, cause: Cause, error: EventError) -> Ending {
+        Ending {
+            outcome,
+            failure: Some((phase, cause, error)),
+            effective: None,
+        }
+    }
+}
+
+fn error_of(e: &CallError) -> EventError {
+    match e {
+        CallError::Failure(HandlerFailure { message, field, .. }) => EventError {
+            message: message.clone(),
+            field: field.clone(),
+        },
+        CallError::Fault { message, .. } => EventError {
+            message: message.clone(),
+            field: None,
+        },
+    }
+}
+
+fn host_error(message: impl Into<String>) -> EventError {
+    EventError {
+        message: message.into(),
+        field: None,
+    }
+}
+
+/// Parses the input; the text is what the handler will see.
+fn parse(input: ConfigInput, limit: usize) -> Result<(Arc<Value>, Arc<str>), String> {
+    let (value, text) = match input {
+        ConfigInput::Json(text) => {
+            if text.len() > limit {
+                return Err(format!(
+                    "the configuration is {} bytes, over the {limit} byte limit",
+                    text.len()
+                ));
+            }
+            let value: Value =
+                serde_json::from_str(&text).map_err(|e| format!("not valid JSON: {e}"))?;
+            (value, text)
+        }
+        ConfigInput::Value(value) => {
+            let text = value.to_string();
+            if text.len() > limit {
+                return Err(format!(
+                    "the configuration is {} bytes, over the {limit} byte limit",
+                    text.len()
+                ));
+            }
+            (value, text)
+        }
+    };
+    Ok((Arc::new(value), Arc::from(text)))
+}
+
+impl ComponentState {
+    fn event(&self, ctx: &Context<'_>, a: Attempt, end: Ending) -> Arc<Event> {
+        let changes = match (&a.old, &a.new) {
+            (Some(old), Some(new)) => diff(old, new),
+            _ => Vec::new(),
+        };
+        let (failed_phase, cause, error) = match end.failure {
+            Some((p, c, e)) => (Some(p), Some(c), Some(e)),
+            None => (None, None, None),
+        };
+        let event = Event {
+            id: ctx.events.next_id(),
+            component: self.name.to_string(),
+            kind: a.kind,
+            config_path: a.config_path,
+            old_config: a.old,
+            new_config: a.new,
+            effective_config: end.effective,
+            changes,
+            timestamp: timestamp(a.at),
+            outcome: end.outcome,
+            failed_phase,
+            cause,
+            error,
+            retries: a.retries,
+            duration_us: a.started.elapsed().as_micros() as u64,
+            fuel_consumed: a.fuel,
+            version: self.committed.as_ref().map_or(0, |c| c.version),
+            handler_hash: self.handler.hash.clone(),
+        };
+        match end.outcome {
+            Outcome::Applied | Outcome::Unchanged => tracing::info!(event = %event.summary()),
+            Outcome::RestartRequired => tracing::info!(event = %event.summary()),
+            _ => tracing::warn!(event = %event.summary()),
+        }
+        ctx.events.record(event, self.support)
+    }
+
+    fn fresh_instance(&mut self, ctx: &Context<'_>, a: &mut Attempt) -> Result<(), CallError> {
+        self.instance = None;
+        self.instances_created += 1;
+        let report = self
+            .handler
+            .instantiate(ctx.sandbox, self.name.clone(), &self.limits);
+        a.fuel += report.fuel;
+        let instance = report.result?;
+        self.support = Some(instance.support_level());
+        self.instance = Some(instance);
+        Ok(())
+    }
+
+    /// Replaces a cut-off (or missing) instance with a fresh one brought back
+    /// to the configuration in force. On failure the component is degraded.
+    fn restore(&mut self, ctx: &Context<'_>, a: &mut Attempt) -> Result<(), (Phase, CallError)> {
+        let Some(committed) = self.committed.clone() else {
+            self.instance = None;
+            return Ok(());
+        };
+        let result = self
+            .fresh_instance(ctx, a)
+            .map_err(|e| (Phase::Instantiate, e))
+            .and_then(|()| {
+                let instance = self.instance.as_mut().expect("fresh instance");
+                let r = instance.reload(&self.limits, None, &committed.input_text);
+                a.fuel += r.fuel;
+                r.result.map(|_| ()).map_err(|e| (Phase::Reload, e))
+            });
+        match &result {
+            Ok(()) => self.degraded = false,
+            Err(_) => {
+                self.instance = None;
+                self.degraded = true;
+            }
+        }
+        result
+    }
+
+    /// After a failure in `phase`: drop a cut-off instance and restore a
+    /// fresh one, or (for an ordinary failure past validation) ask the
+    /// handler to roll back. Gives the event's ending.
+    fn recover(
+        &mut self,
+        ctx: &Context<'_>,
+        a: &mut Attempt,
+        phase: Phase,
+        cause: Cause,
+        error: EventError,
+        handler_applied: bool,
+    ) -> Ending {
+        let poisoned = self.instance.as_ref().is_none_or(|i| i.is_poisoned());
+        // Before `reload` nothing was applied, so there is nothing to roll back.
+        let outcome = if handler_applied {
+            Outcome::RolledBack
+        } else {
+            Outcome::Rejected
+        };
+        if poisoned {
+            return match self.restore(ctx, a) {
+                Ok(()) => Ending::failed(outcome, phase, cause, error),
+                Err((rphase, rerr)) => self.degraded_ending(phase, cause, error, rphase, &rerr),
+            };
+        }
+        if !handler_applied || !ctx.rollback_on_failure {
+            return Ending::failed(Outcome::Rejected, phase, cause, error);
+        }
+        let old = self
+            .committed
+            .as_ref()
+            .expect("a reload has a configuration in force")
+            .input_text
+            .clone();
+        let instance = self.instance.as_mut().expect("instance is present");
+        let r = instance.rollback(&self.limits, &old);
+        a.fuel += r.fuel;
+        match r.result {
+            Ok(()) => Ending::failed(Outcome::RolledBack, phase, cause, error),
+            Err(rollback_err) => {
+                // The handler could not roll back; a fresh instance loaded
+                // with the old configuration is the next best thing.
+                tracing::warn!(component = %self.name, "rollback failed: {}", rollback_err.message());
+                match self.restore(ctx, a) {
+                    Ok(()) => Ending::failed(Outcome::RolledBack, phase, cause, error),
+                    Err((rphase, rerr)) => {
+                        self.degraded_ending(phase, cause, error, rphase, &rerr)
+                    }
+                }
+            }
+        }
+    }
+
+    fn degraded_ending(
+        &self,
+        phase: Phase,
+        cause: Cause,
+        mut error: EventError,
+        restore_phase: Phase,
+        restore_err: &CallError,
+    ) -> Ending {
+        error.message = format!(
+            "{}; then restoring the old configuration failed in {:?} ({:?}): {}; the component is \
+             degraded and keeps serving the old configuration",
+            error.message,
+            restore_phase,
+            restore_err.cause(),
+            restore_err.message()
+        );
+        Ending::failed(Outcome::Degraded, phase, cause, error)
+    }
+
+    /// Makes the new configuration the one in force: subscribers stage it,
+    /// the last-known-good record is written, then subscribers get it.
+    fn commit(
+        &mut self,
+        ctx: &Context<'_>,
+        input: Arc<Value>,
+        input_text: Arc<str>,
+        effective: Arc<Value>,
+    ) -> Result<(), (Phase, Cause, EventError)> {
+        let subscribers = self.subscribers.clone();
+        let mut subscribers = subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        let staged = subscribers
+            .stage(effective.clone())
+            .map_err(|m| (Phase::Apply, Cause::Subscriber, host_error(m)))?;
+        let version = self.committed.as_ref().map_or(0, |c| c.version) + 1;
+        if let Some(lkg) = ctx.lkg {
+            let record = Persisted {
+                component: self.name.to_string(),
+                version,
+                input: (*input).clone(),
+                effective: (*effective).clone(),
+                handler_hash: self.handler.hash.clone(),
+                pending: None,
+            };
+            lkg.store(&record).map_err(|e| {
+                (
+                    Phase::Commit,
+                    Cause::Storage,
+                    host_error(format!(
+                        "cannot persist the last-known-good configuration in {}: {e}",
+                        lkg.dir().display()
+                    )),
+                )
+            })?;
+        }
+        subscribers.publish(staged);
+        self.committed = Some(Committed {
+            input,
+            input_text,
+            effective,
+            version,
+        });
+        self.pending = None;
+        self.degraded = false;
+        Ok(())
+    }
+
+    /// The first load: a fresh instance, validate, `reload(none, new)`, commit.
+    pub(crate) fn load(&mut self, ctx: &Context<'_>, req: Request) -> Arc<Event> {
+        let mut a = Attempt {
+            started: Instant::now(),
+            at: SystemTime::now(),
+            kind: req.kind,
+            config_path: req.config_path,
+            old: self.committed.as_ref().map(|c| c.input.clone()),
+            new: None,
+            retries: 0,
+            fuel: 0,
+        };
+        let end = self.load_steps(ctx, &mut a, req.input);
+        self.event(ctx, a, end)
+    }
+
+    fn load_steps(&mut self, ctx: &Context<'_>, a: &mut Attempt, input: ConfigInput) -> Ending {
+        let (new, text) = match parse(input, self.limits.output_bytes) {
+            Ok(p) => p,
+            Err(m) => {
+                return Ending::failed(Outcome::Rejected, Phase::Parse, Cause::Invalid, host_error(m));
+            }
+        };
+        a.new = Some(new.clone());
+        if let Err(e) = self.fresh_instance(ctx, a) {
+            return self.load_failed(ctx, a, Phase::Instantiate, e);
+        }
+        let instance = self.instance.as_mut().expect("fresh instance");
+        let r = instance.validate(&self.limits, &text);
+        a.fuel += r.fuel;
+        if let Err(e) = r.result {
+            return self.load_failed(ctx, a, Phase::Validate, e);
+        }
+        let r = instance.reload(&self.limits, None, &text);
+        a.fuel += r.fuel;
+        let output = match r.result {
+            Ok(o) => o,
+            Err(e) => return self.load_failed(ctx, a, Phase::Reload, e),
+        };
+        let effective = match effective_of(output, &new) {
+            Ok(e) => e,
+            Err(m) => {
+                return self.load_failed(
+                    ctx,
+                    a,
+                    Phase::Reload,
+                    CallError::Fault {
+                        cause: Cause::BadOutput,
+                        message: m,
+                    },
+                );
+            }
+        };
+        match self.commit(ctx, new, text, effective.clone()) {
+            Ok(()) => Ending::ok(Outcome::Applied, Some(effective)),
+            Err((phase, cause, error)) => {
+                self.instance = None;
+                Ending::failed(Outcome::Rejected, phase, cause, error)
+            }
+        }
+    }
+
+    /// A failed first load: the instance is dropped; if an older
+    /// configuration is in force (a restart), it is restored.
+    fn load_failed(
+        &mut self,
+        ctx: &Context<'_>,
+        a: &mut Attempt,
+        phase: Phase,
+        e: CallError,
+    ) -> Ending {
+        let cause = e.cause();
+        let error = error_of(&e);
+        self.instance = None;
+        if self.committed.is_none() {
+            return Ending::failed(Outcome::Rejected, phase, cause, error);
+        }
+        match self.restore(ctx, a) {
+            Ok(()) => Ending::failed(Outcome::Rejected, phase, cause, error),
+            Err((rphase, rerr)) => self.degraded_ending(phase, cause, error, rphase, &rerr),
+        }
+    }
+
+    /// A reload from the configuration in force to `req`'s.
+    pub(crate) fn reload(&mut self, ctx: &Context<'_>, req: Request) -> Arc<Event> {
+        let committed = self
+            .committed
+            .clone()
+            .expect("components are added with a configuration in force");
+        let mut a = Attempt {
+            started: Instant::now(),
+            at: SystemTime::now(),
+            kind: req.kind,
+            config_path: req.config_path,
+            old: Some(committed.input.clone()),
+            new: None,
+            retries: 0,
+            fuel: 0,
+        };
+        let end = self.reload_steps(ctx, &mut a, &committed, req.input);
+        self.event(ctx, a, end)
+    }
+
+    fn reload_steps(
+        &mut self,
+        ctx: &Context<'_>,
+        a: &mut Attempt,
+        old: &Committed,
+        input: ConfigInput,
+    ) -> Ending {
+        // 1. parse
+        let (new, text) = match parse(input, self.limits.output_bytes) {
+            Ok(p) => p,
+            Err(m) => {
+                return Ending::failed(Outcome::Rejected, Phase::Parse, Cause::Invalid, host_error(m));
+            }
+        };
+        a.new = Some(new.clone());
+
+        // 2. unchanged? (a degraded component goes on, to recover)
+        if *new == *old.input && !self.degraded {
+            self.pending = None;
+            return Ending::ok(Outcome::Unchanged, Some(old.effective.clone()));
+        }
+
+        // A degraded or cut-off component first gets a fresh instance.
+        if self.instance.as_ref().is_none_or(|i| i.is_poisoned()) {
+            if let Err((phase, e)) = self.restore(ctx, a) {
+                let error = error_of(&e);
+                let message = format!(
+                    "the component is degraded: bringing a fresh instance back to the old \
+                     configuration failed: {}",
+                    error.message
+                );
+                return Ending::failed(
+                    Outcome::Degraded,
+                    phase,
+                    e.cause(),
+                    EventError {
+                        message,
+                        field: error.field,
+                    },
+                );
+            }
+        }
+
+        // 3. validate — deterministic, never retried.
+        let instance = self.instance.as_mut().expect("instance is present");
+        let r = instance.validate(&self.limits, &text);
+        a.fuel += r.fuel;
+        if let Err(e) = r.result {
+            return self.recover(ctx, a, Phase::Validate, e.cause(), error_of(&e), false);
+        }
+
+        // 4. decide
+        let restart_required = match instance.support_level() {
+            SupportLevel::Full => false,
+            SupportLevel::None => true,
+            SupportLevel::Partial => {
+                let r = instance.can_reload(&self.limits, &old.input_text, &text);
+                a.fuel += r.fuel;
+                match r.result {
+                    Ok(can) => !can,
+                    Err(e) => {
+                        return self.recover(ctx, a, Phase::CanReload, e.cause(), error_of(&e), false);
+                    }
+                }
+            }
+        };
+        if restart_required {
+            self.pending = Some(new);
+            return Ending::ok(Outcome::RestartRequired, None);
+        }
+
+        // 5. reload, retrying transient failures and one timeout.
+        let mut timeout_retried = false;
+        let output = loop {
+            let instance = self.instance.as_mut().expect("instance is present");
+            let r = instance.reload(&self.limits, Some(&old.input_text), &text);
+            a.fuel += r.fuel;
+            match r.result {
+                Ok(output) => break output,
+                Err(e) if a.retries < self.limits.max_retries && e.is_transient() => {
+                    a.retries += 1;
+                    std::thread::sleep(self.limits.retry_interval);
+                }
+                Err(e)
+                    if a.retries < self.limits.max_retries
+                        && !timeout_retried
+                        && e.cause() == Cause::Timeout =>
+                {
+                    timeout_retried = true;
+                    a.retries += 1;
+                    if let Err((rphase, rerr)) = self.restore(ctx, a) {
+                        return self.degraded_ending(
+                            Phase::Reload,
+                            Cause::Timeout,
+                            error_of(&e),
+                            rphase,
+                            &rerr,
+                        );
+                    }
+                    std::thread::sleep(self.limits.retry_interval);
+                }
+                Err(e) => {
+                    return self.recover(ctx, a, Phase::Reload, e.cause(), error_of(&e), true);
+                }
+            }
+        };
+        let effective = match effective_of(output, &new) {
+            Ok(e) => e,
+            Err(m) => {
+                return self.recover(ctx, a, Phase::Reload, Cause::BadOutput, host_error(m), true);
+            }
+        };
+
+        // 6. apply and 7. commit
+        match self.commit(ctx, new, text, effective.clone()) {
+            Ok(()) => Ending::ok(Outcome::Applied, Some(effective)),
+            Err((phase, cause, error)) => self.recover(ctx, a, phase, cause, error, true),
+        }
+    }
+}
+
+/// The effective configuration: the handler's output when it gave one.
+fn effective_of(output: Option<String>, new: &Arc<Value>) -> Result<Arc<Value>, String> {
+    match output {
+        None => Ok(new.clone()),
+        Some(text) => serde_json::from_str::<Value>(&text)
+            .map(Arc::new)
+            .map_err(|e| format!("the effective configuration is not JSON: {e}")),
+    }
+}

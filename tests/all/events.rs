@@ -1,0 +1,146 @@
+//! Events, statistics and notifications.
+
+use hotreload::{ComponentSpec, EventKind, Outcome, Runtime, Settings};
+use serde_json::json;
+
+use crate::{reload, with_logging};
+
+#[tokio::test]
+async fn every_attempt_is_an_event_and_stats_add_up() {
+    let rt = with_logging(json!({"level": "info"})).await;
+    reload(&rt, "logging", json!({"level": "debug"})).await;
+    reload(&rt, "logging", json!({"level": "debug"})).await;
+    reload(&rt, "logging", json!({"level": "bogus"})).await;
+    let events = rt.events();
+    let outcomes: Vec<Outcome> = events.iter().map(|e| e.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [Outcome::Applied, Outcome::Applied, Outcome::Unchanged, Outcome::Rejected]
+    );
+    assert_eq!(events[0].kind, EventKind::Initial);
+    assert_eq!(events[1].kind, EventKind::Api);
+    let ids: Vec<u64> = events.iter().map(|e| e.id).collect();
+    assert_eq!(ids, [1, 2, 3, 4]);
+    assert!(events.iter().all(|e| e.timestamp.ends_with('Z') && e.handler_hash.len() == 64));
+    let stats = rt.stats();
+    assert_eq!(stats.total, 4);
+    assert_eq!(stats.success_rate, 0.75);
+    assert_eq!(stats.by_outcome[&Outcome::Applied], 2);
+    assert_eq!(stats.by_cause[&hotreload::Cause::Invalid], 1);
+    assert!(stats.p50_us > 0 && stats.p99_us >= stats.p50_us);
+    let c = &stats.components["logging"];
+    assert_eq!(c.total, 4);
+    assert_eq!(c.support_level, Some(hotreload::SupportLevel::Full));
+}
+
+#[tokio::test]
+async fn the_ring_is_bounded_but_stats_count_everything() {
+    let rt = Runtime::new(Settings {
+        event_store_events: 5,
+        ..crate::settings()
+    })
+    .unwrap();
+    rt.add_component(ComponentSpec::new("logging", hotreload_handlers::LOGGING, "{}"))
+        .await
+        .unwrap();
+    for i in 0..20 {
+        let level = ["debug", "info"][i % 2];
+        reload(&rt, "logging", json!({"level": level})).await;
+    }
+    let events = rt.events();
+    assert_eq!(events.len(), 5);
+    assert_eq!(events.last().unwrap().id, 21);
+    assert_eq!(rt.stats().total, 21);
+    assert_eq!(rt.stats().events_kept, 5);
+}
+
+#[tokio::test]
+async fn the_ring_keeps_to_its_byte_budget() {
+    let rt = Runtime::new(Settings {
+        event_store_bytes: 64 * 1024,
+        ..crate::settings()
+    })
+    .unwrap();
+    let fields: serde_json::Map<String, serde_json::Value> =
+        (0..40).map(|i| (format!("k{i}"), json!("v".repeat(40)))).collect();
+    rt.add_component(ComponentSpec::new(
+        "logging",
+        hotreload_handlers::LOGGING,
+        json!({"fields": fields}).to_string(),
+    ))
+    .await
+    .unwrap();
+    for i in 0..200 {
+        let level = ["debug", "info"][i % 2];
+        reload(&rt, "logging", json!({"level": level, "fields": fields})).await;
+    }
+    let stats = rt.stats();
+    assert!(stats.events_bytes <= 64 * 1024, "{} bytes", stats.events_bytes);
+    assert!(stats.events_kept < 201 && stats.events_kept > 1);
+    assert_eq!(stats.total, 201);
+}
+
+#[tokio::test]
+async fn notifications_honour_the_settings() {
+    let rt = Runtime::new(Settings {
+        notify_on_success: false,
+        ..crate::settings()
+    })
+    .unwrap();
+    rt.add_component(ComponentSpec::new("logging", hotreload_handlers::LOGGING, "{}"))
+        .await
+        .unwrap();
+    let mut rx = rt.notifications();
+    reload(&rt, "logging", json!({"level": "debug"})).await;
+    reload(&rt, "logging", json!({"level": "nope"})).await;
+    let e = rx.recv().await.unwrap();
+    assert_eq!(e.outcome, Outcome::Rejected, "successes are not sent");
+    assert!(rx.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn events_serialise_with_every_field() {
+    let rt = with_logging(json!({"level": "info"})).await;
+    let e = reload(&rt, "logging", json!({"level": "bogus"})).await;
+    let v = serde_json::to_value(&*e).unwrap();
+    for key in [
+        "id", "component", "kind", "config_path", "old_config", "new_config",
+        "effective_config", "changes", "timestamp", "outcome", "failed_phase", "cause",
+        "error", "retries", "duration_us", "fuel_consumed", "version",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(v["outcome"], "rejected");
+    assert_eq!(v["failed_phase"], "validate");
+    assert_eq!(v["cause"], "invalid");
+    assert_eq!(v["error"]["field"], "/level");
+    assert_eq!(v["changes"][0]["path"], "/level");
+}
+
+#[tokio::test]
+async fn components_reload_in_parallel_and_each_serially() {
+    let rt = crate::runtime();
+    for name in ["a", "b", "c", "d"] {
+        rt.add_component(ComponentSpec::new(name, hotreload_handlers::LOGGING, "{}"))
+            .await
+            .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for name in ["a", "b", "c", "d"] {
+        for i in 0..10 {
+            let rt = rt.clone();
+            tasks.push(tokio::spawn(async move {
+                let level = ["debug", "info", "warn"][i % 3];
+                rt.reload(name, json!({"level": level, "fields": {"i": i.to_string()}}))
+                    .await
+                    .unwrap()
+            }));
+        }
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().outcome, Outcome::Applied);
+    }
+    for c in rt.components().await {
+        assert_eq!(c.version, 11, "{}: every reload committed exactly once", c.name);
+    }
+}

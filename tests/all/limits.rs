@@ -1,0 +1,88 @@
+//! The sandbox's limits and what it denies.
+
+use std::time::{Duration, Instant};
+
+use hotreload::{Cause, ComponentSpec, LimitOverrides, Outcome};
+use serde_json::json;
+
+use crate::{message, reload, with_chaos};
+
+/// A spinning handler is cut off close to its deadline. The figure is
+/// printed for the record; the bound is loose because CI machines are
+/// shared (the benchmark measures the real overshoot).
+#[tokio::test]
+async fn spinning_handler_is_cut_off_near_its_deadline() {
+    let rt = with_chaos(LimitOverrides {
+        validation_timeout_ms: Some(50),
+        ..LimitOverrides::default()
+    })
+    .await;
+    let start = Instant::now();
+    let e = reload(&rt, "chaos", json!({"validate": "spin"})).await;
+    let took = start.elapsed();
+    assert_eq!(e.cause, Some(Cause::Timeout));
+    assert!(took >= Duration::from_millis(50), "cut off early: {took:?}");
+    assert!(took < Duration::from_millis(1000), "cut off late: {took:?}");
+    eprintln!("spin with a 50 ms deadline cut off after {took:?} (event says {} us)", e.duration_us);
+}
+
+#[tokio::test]
+async fn calls_on_other_components_are_not_interrupted_by_a_deadline() {
+    // One component spins into its 30 ms deadline while another's slow but
+    // legal validate (150 ms of a 2 s budget) runs: the epoch bump meant for
+    // the first must not cut off the second.
+    let rt = crate::runtime();
+    for (name, ms) in [("fast", 30), ("slow", 2000)] {
+        rt.add_component(
+            ComponentSpec::new(name, hotreload_handlers::CHAOS, "{}").limits(LimitOverrides {
+                validation_timeout_ms: Some(ms),
+                ..LimitOverrides::default()
+            }),
+        )
+        .await
+        .unwrap();
+    }
+    let (a, b) = tokio::join!(
+        reload(&rt, "fast", json!({"validate": "spin"})),
+        reload(&rt, "slow", json!({"validate": "slow:150"}))
+    );
+    assert_eq!(a.cause, Some(Cause::Timeout));
+    assert_eq!(b.outcome, Outcome::Applied, "{:?}", b.error);
+}
+
+#[tokio::test]
+async fn stdout_and_stderr_are_captured_not_inherited() {
+    let rt = with_chaos(LimitOverrides::default()).await;
+    let e = reload(&rt, "chaos", json!({"reload": "print"})).await;
+    assert_eq!(e.outcome, Outcome::Applied);
+    // Captured output shows up with a trap; a print then a panic:
+    let e = reload(&rt, "chaos", json!({"validate": "panic"})).await;
+    assert!(message(&e).contains("handler stderr"), "{}", message(&e));
+}
+
+#[tokio::test]
+async fn log_flood_is_bounded() {
+    let rt = with_chaos(LimitOverrides::default()).await;
+    let e = reload(&rt, "chaos", json!({"reload": "log_flood"})).await;
+    assert_eq!(e.outcome, Outcome::Applied);
+}
+
+#[tokio::test]
+async fn megabyte_failure_message_is_truncated() {
+    let rt = with_chaos(LimitOverrides::default()).await;
+    let e = reload(&rt, "chaos", json!({"validate": "big_failure"})).await;
+    assert_eq!(e.outcome, Outcome::Rejected);
+    assert_eq!(e.cause, Some(Cause::Invalid));
+    assert!(message(&e).len() < 8 * 1024, "kept {} bytes", message(&e).len());
+    assert!(message(&e).contains("bytes in all"), "{}", &message(&e)[..100]);
+}
+
+#[tokio::test]
+async fn configuration_over_the_size_bound_is_rejected() {
+    let rt = with_chaos(LimitOverrides::default()).await;
+    let big = json!({"blob": "x".repeat(2 * 1024 * 1024)});
+    let e = reload(&rt, "chaos", big).await;
+    assert_eq!(e.outcome, Outcome::Rejected);
+    assert_eq!(e.fuel_consumed, 0);
+    assert!(message(&e).contains("byte limit"), "{}", message(&e));
+}

@@ -1,0 +1,69 @@
+//! Integration tests, one binary: a module per topic, shared helpers here.
+
+mod cli;
+mod contract;
+mod events;
+mod limits;
+mod loading;
+mod subscribers;
+mod transaction;
+
+use std::sync::Arc;
+
+use hotreload::{ComponentSpec, Event, LimitOverrides, Runtime, Settings};
+use serde_json::{Value, json};
+
+pub(crate) fn settings() -> Settings {
+    Settings {
+        retry_interval_ms: 1,
+        ..Settings::default()
+    }
+}
+
+pub(crate) fn runtime() -> Runtime {
+    Runtime::new(settings()).expect("runtime")
+}
+
+pub(crate) async fn with_logging(config: Value) -> Runtime {
+    let rt = runtime();
+    rt.add_component(ComponentSpec::new(
+        "logging",
+        hotreload_handlers::LOGGING,
+        config.to_string(),
+    ))
+    .await
+    .expect("logging loads");
+    rt
+}
+
+pub(crate) async fn with_chaos(limits: LimitOverrides) -> Runtime {
+    let rt = runtime();
+    rt.add_component(
+        ComponentSpec::new("chaos", hotreload_handlers::CHAOS, json!({"n": 0}).to_string())
+            .limits(limits),
+    )
+    .await
+    .expect("chaos loads");
+    rt
+}
+
+pub(crate) async fn reload(rt: &Runtime, name: &str, config: Value) -> Arc<Event> {
+    rt.reload(name, config).await.expect("component exists")
+}
+
+pub(crate) async fn instances(rt: &Runtime, name: &str) -> u64 {
+    rt.components()
+        .await
+        .into_iter()
+        .find(|c| c.name == name)
+        .expect("component")
+        .instances_created
+}
+
+pub(crate) fn field(e: &Event) -> Option<&str> {
+    e.error.as_ref().and_then(|e| e.field.as_deref())
+}
+
+pub(crate) fn message(e: &Event) -> &str {
+    e.error.as_ref().map_or("", |e| e.message.as_str())
+}

@@ -1,0 +1,353 @@
+//! Every outcome and every cause of the reload transaction, with the
+//! configuration in force afterwards and the instance used.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hotreload::{Cause, ChangeOp, ComponentSpec, LimitOverrides, Outcome, Phase, SupportLevel};
+use serde_json::json;
+
+use crate::{field, instances, message, reload, with_chaos, with_logging};
+
+#[tokio::test]
+async fn applied_reaches_subscribers_and_bumps_the_version() {
+    let rt = with_logging(json!({"level": "info"})).await;
+    let mut json = rt.subscribe_json("logging").unwrap();
+    let e = reload(&rt, "logging", json!({"level": "debug", "format": "json"})).await;
+    assert_eq!(e.outcome, Outcome::Applied);
+    assert_eq!((e.failed_phase, e.cause, e.error.clone()), (None, None, None));
+    assert_eq!(e.version, 2);
+    assert!(e.fuel_consumed > 0);
+    assert!(e.duration_us > 0);
+    let effective = e.effective_config.clone().unwrap();
+    assert_eq!(effective["level"], "debug");
+    assert_eq!(effective["outputs"], json!([{"type": "stdout", "level": "debug"}]));
+    assert!(json.has_changed().unwrap());
+    assert_eq!(*json.borrow_and_update(), effective);
+    let level = e.changes.iter().find(|c| c.path == "/level").unwrap();
+    assert_eq!(level.op, ChangeOp::Changed);
+    assert_eq!((level.old.clone(), level.new.clone()), (Some(json!("info")), Some(json!("debug"))));
+    assert!(e.changes.iter().any(|c| c.path == "/format" && c.op == ChangeOp::Added));
+}
+
+#[tokio::test]
+async fn unchanged_calls_nothing() {
+    let rt = with_logging(json!({"level": "info", "format": "text"})).await;
+    let e = rt
+        .reload("logging", "{\"format\":\"text\",\n \"level\":\"info\"}")
+        .await
+        .unwrap();
+    assert_eq!(e.outcome, Outcome::Unchanged);
+    assert_eq!(e.fuel_consumed, 0);
+    assert_eq!(e.version, 1);
+    assert!(e.changes.is_empty());
+}
+
+#[tokio::test]
+async fn rejected_by_the_handler_names_the_field_and_keeps_the_old() {
+    let rt = with_logging(json!({"level": "info"})).await;
+    let before = instances(&rt, "logging").await;
+    let e = reload(&rt, "logging", json!({"outputs": [{"type": "file"}]})).await;
+    assert_eq!(e.outcome, Outcome::Rejected);
+    assert_eq!(e.failed_phase, Some(Phase::Validate));
+    assert_eq!(e.cause, Some(Cause::Invalid));
+    assert_eq!(field(&e), Some("/outputs/0/path"));
+    assert_eq!(e.retries, 0, "validation failures are never retried");
+    assert_eq!(rt.current("logging").unwrap()["level"], "info");
+    // An ordinary failure leaves the instance usable.
+    assert_eq!(instances(&rt, "logging").await, before);
+    let e = reload(&rt, "logging", json!({"level": "error"})).await;
+    assert_eq!(e.outcome, Outcome::Applied);
+    assert_eq!(e.version, 2);
+}
+
+#[tokio::test]
+async fn unparsable_configuration_is_rejected_before_any_call() {
+    let rt = with_logging(json!({"level": "info"})).await;
+    let e = rt.reload("logging", r#"{"level": "deb"#).await.unwrap();
+    assert_eq!(e.outcome, Outcome::Rejected);
+    assert_eq!(e.failed_phase, Some(Phase::Parse));
+    assert_eq!(e.cause, Some(Cause::Invalid));
+    assert_eq!(e.fuel_consumed, 0);
+    assert!(message(&e).contains("not valid JSON"), "{}", message(&e));
+    assert_eq!(rt.current("logging").unwrap()["level"], "info");
+}
+
+#[tokio::test]
+async fn restart_required_is_pending_not_applied() {
+    let rt = crate::runtime();
+    rt.add_component(ComponentSpec::new(
+        "plugin",
+        hotreload_handlers::PLUGIN,
+        r#"{"enabled": true, "workers": 2}"#,
+    ))
+    .await
+    .unwrap();
+    let e = reload(&rt, "plugin", json!({"enabled": false, "workers": 2})).await;
+    assert_eq!(e.outcome, Outcome::RestartRequired);
+    assert_eq!(e.effective_config, None);
+    let info = rt.components().await.remove(0);
+    assert_eq!(info.support_level, Some(SupportLevel::Partial));
+    assert_eq!(info.effective["enabled"], true, "never applied in place");
+    assert_eq!(info.pending.as_deref(), Some(&json!({"enabled": false, "workers": 2})));
+    // Partial support: other changes still reload in place.
+    let e = reload(&rt, "plugin", json!({"enabled": true, "workers": 3})).await;
+    assert_eq!(e.outcome, Outcome::Applied);
+    assert_eq!(rt.components().await[0].pending, None);
+    // The next restart applies what is pending.
+    reload(&rt, "plugin", json!({"enabled": false, "workers": 3})).await;
+    let e = rt.restart_component("plugin").await.unwrap();
+    assert_eq!(e.outcome, Outcome::Applied);
+    assert_eq!(e.kind, hotreload::EventKind::Restart);
+    assert_eq!(rt.current("plugin").unwrap()["enabled"], false);
+}
+
+#[tokio::test]
+async fn trap_rolls_back_on_a_fresh_instance_with_the_panic_message() {
+    let rt = with_chaos(LimitOverrides::default()).await;
+    assert_eq!(instances(&rt, "chaos").await, 1);
+    let e = reload(&rt, "chaos", json!({"n": 1, "reload": "panic"})).await;
+    assert_eq!(e.outcome, Outcome::RolledBack);
+    assert_eq!(e.failed_phase, Some(Phase::Reload));
+    assert_eq!(e.cause, Some(Cause::Trap));
+    assert!(message(&e).contains("chaos handler panicked on purpose in reload"), "{}", message(&e));
+    assert_eq!(instances(&rt, "chaos").await, 2, "the trapped instance was replaced");
+    assert_eq!(*rt.current("chaos").unwrap(), json!({"n": 0}));
+    let e = reload(&rt, "chaos", json!({"n": 2})).await;
+    assert_eq!(e.outcome, Outcome::Applied);
+}
+
+#[tokio::test]
+async fn trap_in_validate_is_rejected_and_replaces_the_instance() {
+    let rt = with_chaos(LimitOverrides::default()).await;
+    let e = reload(&rt, "chaos", json!({"validate": "trap"})).await;
+    assert_eq!(e.outcome, Outcome::Rejected);
+    assert_eq!((e.failed_phase, e.cause), (Some(Phase::Validate), Some(Cause::Trap)));
+    assert!(message(&e).contains("unreachable"), "{}", message(&e));
+    assert_eq!(instances(&rt, "chaos").await, 2);
+    assert_eq!(*rt.current("chaos").unwrap(), json!({"n": 0}));
+}
+
+#[tokio::test]
+async fn failure_in_reload_calls_rollback_on_the_same_instance() {
+    let rt = with_chaos(LimitOverrides::default()).await;
+    let e = reload(&rt, "chaos", json!({"reload": "fail"})).await;
+    assert_eq!(e.outcome, Outcome::RolledBack);
+    assert_eq!((e.failed_phase, e.cause), (Some(Phase::Reload), Some(Cause::Invalid)));
+    assert_eq!(field(&e), Some("/reload"));
+    assert_eq!(e.retries, 0);
+    assert_eq!(instances(&rt, "chaos").await, 1);
+}
+
+#[tokio::test]
+async fn timeout_in_reload_is_retried_once_then_rolled_back() {
+    let rt = with_chaos(LimitOverrides {
+        reload_timeout_ms: Some(30),
+        ..LimitOverrides::default()
+    })
+    .await;
+    let e = reload(&rt, "chaos", json!({"reload": "spin"})).await;
+    assert_eq!(e.outcome, Outcome::RolledBack);
+    assert_eq!((e.failed_phase, e.cause), (Some(Phase::Reload), Some(Cause::Timeout)));
+    assert_eq!(e.retries, 1);
+    // first instance, a fresh one for the retry, a fresh one after it
+    assert_eq!(instances(&rt, "chaos").await, 3);
+    assert_eq!(*rt.current("chaos").unwrap(), json!({"n": 0}));
+}
+
+#[tokio::test]
+async fn timeout_in_validate_is_not_retried() {
+    let rt = with_chaos(LimitOverrides {
+        validation_timeout_ms: Some(20),
+        ..LimitOverrides::default()
+    })
+    .await;
+    let e = reload(&rt, "chaos", json!({"validate": "spin"})).await;
+    assert_eq!(e.outcome, Outcome::Rejected);
+    assert_eq!((e.failed_phase, e.cause), (Some(Phase::Validate), Some(Cause::Timeout)));
+    assert_eq!(e.retries, 0);
+    assert!(message(&e).contains("20 ms deadline"), "{}", message(&e));
+    assert_eq!(instances(&rt, "chaos").await, 2);
+}
+
+#[tokio::test]
+async fn slow_can_reload_times_out() {
+    let rt = with_chaos(LimitOverrides {
+        validation_timeout_ms: Some(30),
+        ..LimitOverrides::default()
+    })
+    .await;
+    let e = reload(&rt, "chaos", json!({"can_reload": "slow:2000"})).await;
+    assert_eq!(e.outcome, Outcome::Rejected);
+    assert_eq!((e.failed_phase, e.cause), (Some(Phase::CanReload), Some(Cause::Timeout)));
+    assert!(e.duration_us < 1_000_000, "cut off after {} us", e.duration_us);
+    assert_eq!(*rt.current("chaos").unwrap(), json!({"n": 0}));
+}
+
+#[tokio::test]
+async fn out_of_fuel_is_its_own_cause() {
+    let rt = with_chaos(LimitOverrides {
+        fuel: Some(2_000_000),
+        validation_timeout_ms: Some(20_000),
+        ..LimitOverrides::default()
+    })
+    .await;
+    let e = reload(&rt, "chaos", json!({"validate": "spin"})).await;
+    assert_eq!(e.outcome, Outcome::Rejected);
+    assert_eq!((e.failed_phase, e.cause), (Some(Phase::Validate), Some(Cause::OutOfFuel)));
+    assert!(e.fuel_consumed >= 2_000_000, "fuel {}", e.fuel_consumed);
+    assert_eq!(instances(&rt, "chaos").await, 2);
+}
+
+#[tokio::test]
+async fn memory_limit_is_reported_even_when_rust_aborts() {
+    let rt = with_chaos(LimitOverrides {
+        memory_mib: Some(8),
+        ..LimitOverrides::default()
+    })
+    .await;
+    let e = reload(&rt, "chaos", json!({"reload": "oom"})).await;
+    assert_eq!(e.outcome, Outcome::RolledBack);
+    assert_eq!((e.failed_phase, e.cause), (Some(Phase::Reload), Some(Cause::MemoryLimit)));
+    assert!(message(&e).contains("memory allocation"), "{}", message(&e));
+    assert_eq!(instances(&rt, "chaos").await, 2);
+    assert_eq!(*rt.current("chaos").unwrap(), json!({"n": 0}));
+}
+
+#[tokio::test]
+async fn deep_recursion_traps() {
+    let rt = with_chaos(LimitOverrides::default()).await;
+    let e = reload(&rt, "chaos", json!({"validate": "recurse"})).await;
+    assert_eq!(e.outcome, Outcome::Rejected);
+    assert_eq!(e.cause, Some(Cause::Trap));
+    assert_eq!(instances(&rt, "chaos").await, 2);
+}
+
+#[tokio::test]
+async fn output_that_is_not_json_is_bad_output() {
+    let rt = with_chaos(LimitOverrides::default()).await;
+    let e = reload(&rt, "chaos", json!({"reload": "non_json"})).await;
+    assert_eq!(e.outcome, Outcome::RolledBack);
+    assert_eq!((e.failed_phase, e.cause), (Some(Phase::Reload), Some(Cause::BadOutput)));
+    assert_eq!(*rt.current("chaos").unwrap(), json!({"n": 0}));
+}
+
+#[tokio::test]
+async fn output_over_the_bound_is_bad_output() {
+    let rt = with_chaos(LimitOverrides::default()).await;
+    let e = reload(&rt, "chaos", json!({"reload": "huge_output"})).await;
+    assert_eq!(e.outcome, Outcome::RolledBack);
+    assert_eq!(e.cause, Some(Cause::BadOutput));
+    assert!(message(&e).contains("output limit"), "{}", message(&e));
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_up_to_max_retries() {
+    let rt = with_chaos(LimitOverrides::default()).await;
+    let e = reload(&rt, "chaos", json!({"reload": "transient:2"})).await;
+    assert_eq!(e.outcome, Outcome::Applied);
+    assert_eq!(e.retries, 2);
+    let e = reload(&rt, "chaos", json!({"reload": "transient:3", "n": 5})).await;
+    // The counter is per instance: two more failures were left from before.
+    // Use a fresh component to count from zero.
+    assert!(matches!(e.outcome, Outcome::Applied | Outcome::RolledBack));
+    let rt = with_chaos(LimitOverrides::default()).await;
+    let e = reload(&rt, "chaos", json!({"reload": "transient:3"})).await;
+    assert_eq!(e.outcome, Outcome::RolledBack);
+    assert_eq!(e.retries, 2);
+    assert_eq!(e.cause, Some(Cause::Invalid));
+}
+
+#[tokio::test]
+async fn rollback_that_hangs_is_cut_off_and_replaced() {
+    let rt = with_chaos(LimitOverrides {
+        reload_timeout_ms: Some(40),
+        ..LimitOverrides::default()
+    })
+    .await;
+    let e = reload(&rt, "chaos", json!({"reload": "fail", "rollback": "spin"})).await;
+    assert_eq!(e.outcome, Outcome::RolledBack);
+    assert_eq!((e.failed_phase, e.cause), (Some(Phase::Reload), Some(Cause::Invalid)));
+    assert_eq!(instances(&rt, "chaos").await, 2);
+    assert_eq!(*rt.current("chaos").unwrap(), json!({"n": 0}));
+    assert_eq!(reload(&rt, "chaos", json!({"n": 3})).await.outcome, Outcome::Applied);
+}
+
+#[tokio::test]
+async fn degraded_when_the_old_configuration_cannot_be_restored() {
+    // The configuration in force accepts `reload` only until a moment that
+    // passes during the test, so restoring it on a fresh instance fails.
+    let until = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_millis(400);
+    let old = json!({"reload": format!("fail_after:{}", until.as_millis())});
+    let rt = crate::runtime();
+    rt.add_component(ComponentSpec::new("chaos", hotreload_handlers::CHAOS, old.to_string()))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let e = reload(&rt, "chaos", json!({"reload": "panic"})).await;
+    assert_eq!(e.outcome, Outcome::Degraded);
+    assert_eq!((e.failed_phase, e.cause), (Some(Phase::Reload), Some(Cause::Trap)));
+    assert!(message(&e).contains("degraded"), "{}", message(&e));
+    let info = rt.components().await.remove(0);
+    assert!(info.degraded);
+    assert_eq!(*info.effective, old, "subscribers keep the old configuration");
+    assert_eq!(*rt.current("chaos").unwrap(), old);
+    // A degraded component tries to recover on the next reload, and cannot.
+    let e = reload(&rt, "chaos", json!({"n": 1})).await;
+    assert_eq!(e.outcome, Outcome::Degraded);
+}
+
+#[tokio::test]
+async fn subscriber_refusal_rolls_back() {
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Strict {
+        n: u8,
+    }
+    let rt = with_chaos(LimitOverrides::default()).await;
+    let sub = rt.subscribe::<Strict>("chaos").unwrap();
+    let e = reload(&rt, "chaos", json!({"n": 1000})).await;
+    assert_eq!(e.outcome, Outcome::RolledBack);
+    assert_eq!((e.failed_phase, e.cause), (Some(Phase::Apply), Some(Cause::Subscriber)));
+    assert!(message(&e).contains("Strict"), "{}", message(&e));
+    assert_eq!(sub.borrow().n, 0);
+    assert_eq!(*rt.current("chaos").unwrap(), json!({"n": 0}));
+}
+
+#[tokio::test]
+async fn rollback_off_skips_the_handler_rollback() {
+    let rt = hotreload::Runtime::new(hotreload::Settings {
+        rollback_on_failure: false,
+        ..crate::settings()
+    })
+    .unwrap();
+    rt.add_component(ComponentSpec::new("chaos", hotreload_handlers::CHAOS, "{}"))
+        .await
+        .unwrap();
+    // With rollback on, a hanging rollback would be cut off after the reload
+    // timeout; with it off the handler's rollback is never entered.
+    let e = reload(&rt, "chaos", json!({"reload": "fail", "rollback": "spin"})).await;
+    assert_eq!(e.outcome, Outcome::Rejected);
+    assert_eq!((e.failed_phase, e.cause), (Some(Phase::Reload), Some(Cause::Invalid)));
+    assert_eq!(instances(&rt, "chaos").await, 1);
+}
+
+#[tokio::test]
+async fn disabled_runtime_refuses_reloads() {
+    let rt = hotreload::Runtime::new(hotreload::Settings {
+        enabled: false,
+        ..crate::settings()
+    })
+    .unwrap();
+    rt.add_component(ComponentSpec::new("logging", hotreload_handlers::LOGGING, "{}"))
+        .await
+        .unwrap();
+    let err = rt.reload("logging", "{}").await.unwrap_err();
+    assert!(matches!(err, hotreload::Error::Disabled));
+}
+
+#[tokio::test]
+async fn reloads_after_shutdown_are_refused() {
+    let rt = with_logging(json!({})).await;
+    rt.shutdown().await;
+    assert!(matches!(rt.reload("logging", "{}").await, Err(hotreload::Error::ShutDown)));
+}
