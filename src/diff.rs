@@ -67,7 +67,11 @@ fn walk(old: &Value, new: &Value, path: &mut String, out: &mut Vec<Change>, omit
                 push_token(path, key);
                 match b.get(key) {
                     Some(bv) => walk(av, bv, path, out, omitted),
-                    None => push(out, omitted, change(ChangeOp::Removed, path, Some(av), None)),
+                    None => push(
+                        out,
+                        omitted,
+                        change(ChangeOp::Removed, path, Some(av), None),
+                    ),
                 }
                 path.truncate(len);
             }
@@ -86,9 +90,11 @@ fn walk(old: &Value, new: &Value, path: &mut String, out: &mut Vec<Change>, omit
                 push_token(path, &i.to_string());
                 match (a.get(i), b.get(i)) {
                     (Some(av), Some(bv)) => walk(av, bv, path, out, omitted),
-                    (Some(av), None) => {
-                        push(out, omitted, change(ChangeOp::Removed, path, Some(av), None))
-                    }
+                    (Some(av), None) => push(
+                        out,
+                        omitted,
+                        change(ChangeOp::Removed, path, Some(av), None),
+                    ),
                     (None, Some(bv)) => {
                         push(out, omitted, change(ChangeOp::Added, path, None, Some(bv)))
                     }

@@ -41,7 +41,9 @@ pub enum Error {
     )]
     InvalidName(String),
     /// A new subscriber's type does not fit the configuration in force.
-    #[error("component {component}: the configuration in force does not fit the subscriber's type: {reason}")]
+    #[error(
+        "component {component}: the configuration in force does not fit the subscriber's type: {reason}"
+    )]
     Subscribe {
         /// The component.
         component: String,

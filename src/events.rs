@@ -69,10 +69,7 @@ pub struct EventError {
 impl Event {
     /// A one-line summary for logs and the CLI.
     pub fn summary(&self) -> String {
-        let mut s = format!(
-            "{} {:?} v{}",
-            self.component, self.outcome, self.version
-        );
+        let mut s = format!("{} {:?} v{}", self.component, self.outcome, self.version);
         if let (Some(phase), Some(cause)) = (self.failed_phase, self.cause) {
             s.push_str(&format!(" ({cause:?} in {phase:?})"));
         }
@@ -101,10 +98,9 @@ impl Event {
                     + c.new.as_ref().map_or(0, approx_size)
             })
             .sum();
-        let error = self
-            .error
-            .as_ref()
-            .map_or(0, |e| e.message.len() + e.field.as_ref().map_or(0, String::len));
+        let error = self.error.as_ref().map_or(0, |e| {
+            e.message.len() + e.field.as_ref().map_or(0, String::len)
+        });
         std::mem::size_of::<Event>()
             + self.component.len()
             + self.config_path.as_ref().map_or(0, String::len)
@@ -224,6 +220,7 @@ pub(crate) struct EventStore {
     max_bytes: usize,
     next_id: std::sync::atomic::AtomicU64,
     notify: broadcast::Sender<Arc<Event>>,
+    all: broadcast::Sender<Arc<Event>>,
     notify_on_success: bool,
     notify_on_failure: bool,
 }
@@ -246,6 +243,7 @@ impl EventStore {
             max_bytes,
             next_id: std::sync::atomic::AtomicU64::new(1),
             notify: broadcast::channel(1024).0,
+            all: broadcast::channel(4096).0,
             notify_on_success,
             notify_on_failure,
         }
@@ -282,6 +280,7 @@ impl EventStore {
                 }
             }
         }
+        let _ = self.all.send(event.clone());
         let wanted = if event.outcome.is_success() {
             self.notify_on_success
         } else {
@@ -301,6 +300,10 @@ impl EventStore {
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.notify.subscribe()
+    }
+
+    pub(crate) fn subscribe_all(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.all.subscribe()
     }
 
     pub(crate) fn stats(&self) -> Stats {

@@ -52,6 +52,7 @@
 
 #![deny(missing_docs)]
 
+pub mod daemon;
 mod diff;
 mod error;
 mod events;
@@ -59,6 +60,7 @@ mod manager;
 mod outcome;
 mod sandbox;
 mod settings;
+pub mod sources;
 pub mod state;
 mod transaction;
 

@@ -12,12 +12,12 @@ use serde::{Deserialize, Serialize};
 /// Every field has a default; `Settings::default()` is a sensible runtime.
 ///
 /// ```
-/// let settings: hotreload::Settings = toml_like("fuel = 5000000");
-/// # fn toml_like(_: &str) -> hotreload::Settings {
-/// #     serde_json::from_str(r#"{"fuel": 5000000}"#).unwrap()
-/// # }
+/// let settings: hotreload::Settings = serde_json::from_str(r#"{"fuel": 5000000}"#).unwrap();
 /// assert_eq!(settings.fuel, 5_000_000);
 /// assert_eq!(settings.validation_timeout_ms, 100);
+///
+/// let typo = serde_json::from_str::<hotreload::Settings>(r#"{"feul": 1}"#).unwrap_err();
+/// assert!(typo.to_string().contains("unknown field `feul`"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -290,9 +290,7 @@ impl ComponentState {
                 tracing::warn!(component = %self.name, "rollback failed: {}", rollback_err.message());
                 match self.restore(ctx, a) {
                     Ok(()) => Ending::failed(Outcome::RolledBack, phase, cause, error),
-                    Err((rphase, rerr)) => {
-                        self.degraded_ending(phase, cause, error, rphase, &rerr)
-                    }
+                    Err((rphase, rerr)) => self.degraded_ending(phase, cause, error, rphase, &rerr),
                 }
             }
         }
@@ -384,7 +382,12 @@ impl ComponentState {
         let (new, text) = match parse(input, self.limits.output_bytes) {
             Ok(p) => p,
             Err(m) => {
-                return Ending::failed(Outcome::Rejected, Phase::Parse, Cause::Invalid, host_error(m));
+                return Ending::failed(
+                    Outcome::Rejected,
+                    Phase::Parse,
+                    Cause::Invalid,
+                    host_error(m),
+                );
             }
         };
         a.new = Some(new.clone());
@@ -478,7 +481,12 @@ impl ComponentState {
         let (new, text) = match parse(input, self.limits.output_bytes) {
             Ok(p) => p,
             Err(m) => {
-                return Ending::failed(Outcome::Rejected, Phase::Parse, Cause::Invalid, host_error(m));
+                return Ending::failed(
+                    Outcome::Rejected,
+                    Phase::Parse,
+                    Cause::Invalid,
+                    host_error(m),
+                );
             }
         };
         a.new = Some(new.clone());
@@ -490,24 +498,24 @@ impl ComponentState {
         }
 
         // A degraded or cut-off component first gets a fresh instance.
-        if self.instance.as_ref().is_none_or(|i| i.is_poisoned()) {
-            if let Err((phase, e)) = self.restore(ctx, a) {
-                let error = error_of(&e);
-                let message = format!(
-                    "the component is degraded: bringing a fresh instance back to the old \
+        if self.instance.as_ref().is_none_or(|i| i.is_poisoned())
+            && let Err((phase, e)) = self.restore(ctx, a)
+        {
+            let error = error_of(&e);
+            let message = format!(
+                "the component is degraded: bringing a fresh instance back to the old \
                      configuration failed: {}",
-                    error.message
-                );
-                return Ending::failed(
-                    Outcome::Degraded,
-                    phase,
-                    e.cause(),
-                    EventError {
-                        message,
-                        field: error.field,
-                    },
-                );
-            }
+                error.message
+            );
+            return Ending::failed(
+                Outcome::Degraded,
+                phase,
+                e.cause(),
+                EventError {
+                    message,
+                    field: error.field,
+                },
+            );
         }
 
         // 3. validate — deterministic, never retried.
@@ -528,13 +536,21 @@ impl ComponentState {
                 match r.result {
                     Ok(can) => !can,
                     Err(e) => {
-                        return self.recover(ctx, a, Phase::CanReload, e.cause(), error_of(&e), false);
+                        return self.recover(
+                            ctx,
+                            a,
+                            Phase::CanReload,
+                            e.cause(),
+                            error_of(&e),
+                            false,
+                        );
                     }
                 }
             }
         };
         if restart_required {
             self.pending = Some(new);
+            self.persist_pending(ctx);
             return Ending::ok(Outcome::RestartRequired, None);
         }
 
@@ -584,6 +600,139 @@ impl ComponentState {
         match self.commit(ctx, new, text, effective.clone()) {
             Ok(()) => Ending::ok(Outcome::Applied, Some(effective)),
             Err((phase, cause, error)) => self.recover(ctx, a, phase, cause, error, true),
+        }
+    }
+}
+
+impl ComponentState {
+    fn attempt(&self, kind: EventKind, config_path: Option<String>) -> Attempt {
+        Attempt {
+            started: Instant::now(),
+            at: SystemTime::now(),
+            kind,
+            config_path,
+            old: self.committed.as_ref().map(|c| c.input.clone()),
+            new: None,
+            retries: 0,
+            fuel: 0,
+        }
+    }
+
+    /// A configuration that could not be read or parsed by its source.
+    pub(crate) fn reject_input(
+        &mut self,
+        ctx: &Context<'_>,
+        kind: EventKind,
+        config_path: Option<String>,
+        message: String,
+    ) -> Arc<Event> {
+        let a = self.attempt(kind, config_path);
+        let end = Ending::failed(
+            Outcome::Rejected,
+            Phase::Parse,
+            Cause::Invalid,
+            host_error(message),
+        );
+        self.event(ctx, a, end)
+    }
+
+    /// A new handler that could not even be compiled.
+    pub(crate) fn reject_handler(&mut self, ctx: &Context<'_>, message: String) -> Arc<Event> {
+        let a = self.attempt(EventKind::HandlerSwap, None);
+        let end = Ending::failed(
+            Outcome::Rejected,
+            Phase::Instantiate,
+            Cause::Invalid,
+            host_error(format!("{message}; the old handler stays")),
+        );
+        self.event(ctx, a, end)
+    }
+
+    /// Swaps in a new handler if it accepts the configuration in force.
+    pub(crate) fn swap(&mut self, ctx: &Context<'_>, handler: Arc<CompiledHandler>) -> Arc<Event> {
+        let committed = self
+            .committed
+            .clone()
+            .expect("components are added with a configuration in force");
+        let mut a = self.attempt(EventKind::HandlerSwap, None);
+        a.new = Some(committed.input.clone());
+        let end = self.swap_steps(ctx, &mut a, &committed, handler);
+        self.event(ctx, a, end)
+    }
+
+    fn swap_steps(
+        &mut self,
+        ctx: &Context<'_>,
+        a: &mut Attempt,
+        committed: &Committed,
+        handler: Arc<CompiledHandler>,
+    ) -> Ending {
+        let refused = |phase, e: CallError| {
+            let mut error = error_of(&e);
+            error.message = format!(
+                "the new handler {}: {}; the old handler stays",
+                handler.hash, error.message
+            );
+            Ending::failed(Outcome::Rejected, phase, e.cause(), error)
+        };
+        let report = handler.instantiate(ctx.sandbox, self.name.clone(), &self.limits);
+        a.fuel += report.fuel;
+        let mut instance = match report.result {
+            Ok(i) => i,
+            Err(e) => return refused(Phase::Instantiate, e),
+        };
+        let r = instance.validate(&self.limits, &committed.input_text);
+        a.fuel += r.fuel;
+        if let Err(e) = r.result {
+            return refused(Phase::Validate, e);
+        }
+        let r = instance.reload(&self.limits, None, &committed.input_text);
+        a.fuel += r.fuel;
+        let effective = match r.result.and_then(|out| {
+            effective_of(out, &committed.input).map_err(|message| CallError::Fault {
+                cause: Cause::BadOutput,
+                message,
+            })
+        }) {
+            Ok(e) => e,
+            Err(e) => return refused(Phase::Reload, e),
+        };
+        let old_handler = std::mem::replace(&mut self.handler, handler);
+        match self.commit(
+            ctx,
+            committed.input.clone(),
+            committed.input_text.clone(),
+            effective.clone(),
+        ) {
+            Ok(()) => {
+                self.instances_created += 1;
+                self.support = Some(instance.support_level());
+                self.instance = Some(instance);
+                Ending::ok(Outcome::Applied, Some(effective))
+            }
+            Err((phase, cause, error)) => {
+                self.handler = old_handler;
+                Ending::failed(Outcome::Rejected, phase, cause, error)
+            }
+        }
+    }
+
+    /// Keeps a restart-required configuration in the last-known-good record,
+    /// so the next start knows of it.
+    fn persist_pending(&self, ctx: &Context<'_>) {
+        let (Some(lkg), Some(c)) = (ctx.lkg, &self.committed) else {
+            return;
+        };
+        let record = Persisted {
+            component: self.name.to_string(),
+            version: c.version,
+            input: (*c.input).clone(),
+            effective: (*c.effective).clone(),
+            handler_hash: self.handler.hash.clone(),
+            pending: self.pending.as_ref().map(|p| (**p).clone()),
+        };
+        if let Err(e) = lkg.store(&record) {
+            tracing::warn!(component = %self.name, "cannot persist the pending configuration: {e}");
         }
     }
 }

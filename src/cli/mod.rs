@@ -1,5 +1,6 @@
 //! Command-line surfaces: argument parsing and one module per command.
 
+mod daemon_cmd;
 mod scenarios;
 mod try_cmd;
 
@@ -25,6 +26,22 @@ enum Command {
     /// restart-required or degraded; 2 usage error or a handler that cannot
     /// be loaded.
     Try(try_cmd::TryArgs),
+    /// The daemon: load a manifest, watch every component's files, apply
+    /// changes, print one event per line on stdout. SIGHUP re-reads every
+    /// file; SIGINT/SIGTERM shut down cleanly.
+    Run {
+        /// The manifest (TOML).
+        manifest: PathBuf,
+        /// How events are printed on stdout.
+        #[arg(long, value_enum, default_value = "json")]
+        events_format: daemon_cmd::EventsFormat,
+    },
+    /// Validate every component's current configuration file with its
+    /// handler, like `nginx -t`. Exit 0 only when all pass.
+    Validate {
+        /// The manifest (TOML).
+        manifest: PathBuf,
+    },
     /// Run the built-in scenario suite against the bundled handlers.
     Test {
         /// Print each scenario's events as well.
@@ -35,7 +52,7 @@ enum Command {
 
 impl Cli {
     pub(crate) fn verbose_logs(&self) -> bool {
-        false
+        matches!(self.command, Command::Run { .. })
     }
 }
 
@@ -53,6 +70,11 @@ pub(crate) fn init_tracing(verbose: bool) {
 pub(crate) async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Try(args) => try_cmd::run(args).await,
+        Command::Run {
+            manifest,
+            events_format,
+        } => daemon_cmd::run(&manifest, events_format).await,
+        Command::Validate { manifest } => daemon_cmd::validate(&manifest).await,
         Command::Test { verbose } => scenarios::run(verbose).await,
     }
 }

@@ -18,12 +18,7 @@ fn ensure(cond: bool, what: impl FnOnce() -> String) -> Check {
     if cond { Ok(()) } else { Err(what()) }
 }
 
-fn expect_event(
-    e: &Event,
-    outcome: Outcome,
-    phase: Option<Phase>,
-    cause: Option<Cause>,
-) -> Check {
+fn expect_event(e: &Event, outcome: Outcome, phase: Option<Phase>, cause: Option<Cause>) -> Check {
     ensure(
         e.outcome == outcome && e.failed_phase == phase && e.cause == cause,
         || {
@@ -50,7 +45,10 @@ fn runtime() -> Result<Runtime, String> {
 }
 
 async fn add(rt: &Runtime, spec: ComponentSpec) -> Check {
-    rt.add_component(spec).await.map(|_| ()).map_err(|e| e.to_string())
+    rt.add_component(spec)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 async fn reload(rt: &Runtime, name: &str, config: serde_json::Value) -> Result<Arc<Event>, String> {
@@ -58,14 +56,27 @@ async fn reload(rt: &Runtime, name: &str, config: serde_json::Value) -> Result<A
 }
 
 async fn logging_reload(rt: &Runtime) -> Check {
-    add(rt, ComponentSpec::new("logging", hotreload_handlers::LOGGING, r#"{"level":"info"}"#)).await?;
-    let mut sub = rt.subscribe::<Logging>("logging").map_err(|e| e.to_string())?;
-    ensure(sub.borrow().level == "info" && sub.borrow().format == "text", || {
-        "the subscriber did not start on the initial configuration".into()
-    })?;
+    add(
+        rt,
+        ComponentSpec::new(
+            "logging",
+            hotreload_handlers::LOGGING,
+            r#"{"level":"info"}"#,
+        ),
+    )
+    .await?;
+    let mut sub = rt
+        .subscribe::<Logging>("logging")
+        .map_err(|e| e.to_string())?;
+    ensure(
+        sub.borrow().level == "info" && sub.borrow().format == "text",
+        || "the subscriber did not start on the initial configuration".into(),
+    )?;
     let e = reload(rt, "logging", json!({"level": "debug", "format": "json"})).await?;
     expect_event(&e, Outcome::Applied, None, None)?;
-    ensure(e.version == 2, || format!("version {} after one reload", e.version))?;
+    ensure(e.version == 2, || {
+        format!("version {} after one reload", e.version)
+    })?;
     ensure(e.changes.iter().any(|c| c.path == "/level"), || {
         format!("changes do not list /level: {:?}", e.changes)
     })?;
@@ -76,66 +87,132 @@ async fn logging_reload(rt: &Runtime) -> Check {
 }
 
 async fn logging_rejects_bad_field(rt: &Runtime) -> Check {
-    add(rt, ComponentSpec::new("logging", hotreload_handlers::LOGGING, r#"{"level":"info"}"#)).await?;
-    let e = reload(rt, "logging", json!({"outputs": [{"type": "carrier-pigeon"}]})).await?;
-    expect_event(&e, Outcome::Rejected, Some(Phase::Validate), Some(Cause::Invalid))?;
+    add(
+        rt,
+        ComponentSpec::new(
+            "logging",
+            hotreload_handlers::LOGGING,
+            r#"{"level":"info"}"#,
+        ),
+    )
+    .await?;
+    let e = reload(
+        rt,
+        "logging",
+        json!({"outputs": [{"type": "carrier-pigeon"}]}),
+    )
+    .await?;
+    expect_event(
+        &e,
+        Outcome::Rejected,
+        Some(Phase::Validate),
+        Some(Cause::Invalid),
+    )?;
     let field = e.error.as_ref().and_then(|er| er.field.clone());
     ensure(field.as_deref() == Some("/outputs/0/type"), || {
         format!("field pointer {field:?}")
     })?;
     let current = rt.current("logging").map_err(|e| e.to_string())?;
-    ensure(current["level"] == "info", || format!("config in force {current}"))
+    ensure(current["level"] == "info", || {
+        format!("config in force {current}")
+    })
 }
 
 async fn unchanged_is_noticed(rt: &Runtime) -> Check {
-    add(rt, ComponentSpec::new("logging", hotreload_handlers::LOGGING, r#"{"level":"warn","format":"text"}"#)).await?;
+    add(
+        rt,
+        ComponentSpec::new(
+            "logging",
+            hotreload_handlers::LOGGING,
+            r#"{"level":"warn","format":"text"}"#,
+        ),
+    )
+    .await?;
     let e = rt
         .reload("logging", "{ \"format\": \"text\",   \"level\": \"warn\" }")
         .await
         .map_err(|e| e.to_string())?;
     expect_event(&e, Outcome::Unchanged, None, None)?;
     ensure(e.version == 1 && e.fuel_consumed == 0, || {
-        format!("unchanged called the handler: v{} fuel {}", e.version, e.fuel_consumed)
+        format!(
+            "unchanged called the handler: v{} fuel {}",
+            e.version, e.fuel_consumed
+        )
     })
 }
 
 async fn malformed_json_is_rejected(rt: &Runtime) -> Check {
-    add(rt, ComponentSpec::new("logging", hotreload_handlers::LOGGING, r#"{"level":"info"}"#)).await?;
+    add(
+        rt,
+        ComponentSpec::new(
+            "logging",
+            hotreload_handlers::LOGGING,
+            r#"{"level":"info"}"#,
+        ),
+    )
+    .await?;
     let e = rt
         .reload("logging", r#"{"level": "debug""#)
         .await
         .map_err(|e| e.to_string())?;
-    expect_event(&e, Outcome::Rejected, Some(Phase::Parse), Some(Cause::Invalid))?;
-    ensure(rt.current("logging").map_err(|e| e.to_string())?["level"] == "info", || {
-        "a half-written file changed the config in force".into()
-    })
+    expect_event(
+        &e,
+        Outcome::Rejected,
+        Some(Phase::Parse),
+        Some(Cause::Invalid),
+    )?;
+    ensure(
+        rt.current("logging").map_err(|e| e.to_string())?["level"] == "info",
+        || "a half-written file changed the config in force".into(),
+    )
 }
 
 async fn plugin_reloads_in_place(rt: &Runtime) -> Check {
-    add(rt, ComponentSpec::new("plugin", hotreload_handlers::PLUGIN, r#"{"enabled":true,"workers":4}"#)).await?;
+    add(
+        rt,
+        ComponentSpec::new(
+            "plugin",
+            hotreload_handlers::PLUGIN,
+            r#"{"enabled":true,"workers":4}"#,
+        ),
+    )
+    .await?;
     let e = reload(rt, "plugin", json!({"enabled": true, "workers": 8})).await?;
     expect_event(&e, Outcome::Applied, None, None)?;
     let info = rt.components().await;
     ensure(info[0].support_level == Some(SupportLevel::Partial), || {
         format!("support level {:?}", info[0].support_level)
     })?;
-    ensure(info[0].effective["workers"] == 8, || format!("effective {}", info[0].effective))
+    ensure(info[0].effective["workers"] == 8, || {
+        format!("effective {}", info[0].effective)
+    })
 }
 
 async fn plugin_restart_required(rt: &Runtime) -> Check {
-    add(rt, ComponentSpec::new("plugin", hotreload_handlers::PLUGIN, r#"{"enabled":true}"#)).await?;
+    add(
+        rt,
+        ComponentSpec::new("plugin", hotreload_handlers::PLUGIN, r#"{"enabled":true}"#),
+    )
+    .await?;
     let e = reload(rt, "plugin", json!({"enabled": false})).await?;
     expect_event(&e, Outcome::RestartRequired, None, None)?;
     let info = &rt.components().await[0];
-    ensure(info.effective["enabled"] == true, || "restart-required change applied in place".into())?;
-    ensure(info.pending.as_deref() == Some(&json!({"enabled": false})), || {
-        format!("pending {:?}", info.pending)
+    ensure(info.effective["enabled"] == true, || {
+        "restart-required change applied in place".into()
     })?;
-    let e = rt.restart_component("plugin").await.map_err(|e| e.to_string())?;
+    ensure(
+        info.pending.as_deref() == Some(&json!({"enabled": false})),
+        || format!("pending {:?}", info.pending),
+    )?;
+    let e = rt
+        .restart_component("plugin")
+        .await
+        .map_err(|e| e.to_string())?;
     expect_event(&e, Outcome::Applied, None, None)?;
-    ensure(rt.current("plugin").map_err(|e| e.to_string())?["enabled"] == false, || {
-        "restart did not apply the pending change".into()
-    })
+    ensure(
+        rt.current("plugin").map_err(|e| e.to_string())?["enabled"] == false,
+        || "restart did not apply the pending change".into(),
+    )
 }
 
 fn chaos(name: &str, overrides: LimitOverrides) -> ComponentSpec {
@@ -145,8 +222,17 @@ fn chaos(name: &str, overrides: LimitOverrides) -> ComponentSpec {
 async fn trap_rolls_back_with_panic_message(rt: &Runtime) -> Check {
     add(rt, chaos("chaos", LimitOverrides::default())).await?;
     let e = reload(rt, "chaos", json!({"n": 1, "reload": "panic"})).await?;
-    expect_event(&e, Outcome::RolledBack, Some(Phase::Reload), Some(Cause::Trap))?;
-    let message = e.error.as_ref().map(|e| e.message.clone()).unwrap_or_default();
+    expect_event(
+        &e,
+        Outcome::RolledBack,
+        Some(Phase::Reload),
+        Some(Cause::Trap),
+    )?;
+    let message = e
+        .error
+        .as_ref()
+        .map(|e| e.message.clone())
+        .unwrap_or_default();
     ensure(message.contains("panicked on purpose"), || {
         format!("the panic message did not reach the event: {message}")
     })?;
@@ -163,11 +249,17 @@ async fn spin_is_cut_off(rt: &Runtime) -> Check {
     let started = Instant::now();
     let e = reload(rt, "chaos", json!({"validate": "spin"})).await?;
     let took = started.elapsed();
-    expect_event(&e, Outcome::Rejected, Some(Phase::Validate), Some(Cause::Timeout))?;
+    expect_event(
+        &e,
+        Outcome::Rejected,
+        Some(Phase::Validate),
+        Some(Cause::Timeout),
+    )?;
     ensure(took.as_millis() < 2000, || format!("took {took:?}"))?;
-    ensure(rt.current("chaos").map_err(|e| e.to_string())? == json!({"n": 0}).into(), || {
-        "config in force changed".into()
-    })
+    ensure(
+        rt.current("chaos").map_err(|e| e.to_string())? == json!({"n": 0}).into(),
+        || "config in force changed".into(),
+    )
 }
 
 async fn fuel_runs_out(rt: &Runtime) -> Check {
@@ -178,7 +270,12 @@ async fn fuel_runs_out(rt: &Runtime) -> Check {
     };
     add(rt, chaos("chaos", limits)).await?;
     let e = reload(rt, "chaos", json!({"validate": "spin"})).await?;
-    expect_event(&e, Outcome::Rejected, Some(Phase::Validate), Some(Cause::OutOfFuel))
+    expect_event(
+        &e,
+        Outcome::Rejected,
+        Some(Phase::Validate),
+        Some(Cause::OutOfFuel),
+    )
 }
 
 async fn memory_limit_holds(rt: &Runtime) -> Check {
@@ -188,13 +285,23 @@ async fn memory_limit_holds(rt: &Runtime) -> Check {
     };
     add(rt, chaos("chaos", limits)).await?;
     let e = reload(rt, "chaos", json!({"reload": "oom"})).await?;
-    expect_event(&e, Outcome::RolledBack, Some(Phase::Reload), Some(Cause::MemoryLimit))
+    expect_event(
+        &e,
+        Outcome::RolledBack,
+        Some(Phase::Reload),
+        Some(Cause::MemoryLimit),
+    )
 }
 
 async fn bad_output_rolls_back(rt: &Runtime) -> Check {
     add(rt, chaos("chaos", LimitOverrides::default())).await?;
     let e = reload(rt, "chaos", json!({"reload": "non_json"})).await?;
-    expect_event(&e, Outcome::RolledBack, Some(Phase::Reload), Some(Cause::BadOutput))
+    expect_event(
+        &e,
+        Outcome::RolledBack,
+        Some(Phase::Reload),
+        Some(Cause::BadOutput),
+    )
 }
 
 async fn transient_failure_is_retried(rt: &Runtime) -> Check {
@@ -205,7 +312,15 @@ async fn transient_failure_is_retried(rt: &Runtime) -> Check {
 }
 
 async fn events_and_stats_add_up(rt: &Runtime) -> Check {
-    add(rt, ComponentSpec::new("logging", hotreload_handlers::LOGGING, r#"{"level":"info"}"#)).await?;
+    add(
+        rt,
+        ComponentSpec::new(
+            "logging",
+            hotreload_handlers::LOGGING,
+            r#"{"level":"info"}"#,
+        ),
+    )
+    .await?;
     reload(rt, "logging", json!({"level": "debug"})).await?;
     reload(rt, "logging", json!({"level": "nope"})).await?;
     let stats = rt.stats();
@@ -281,7 +396,11 @@ pub(crate) async fn run(verbose: bool) -> ExitCode {
         }
         rt.shutdown().await;
     }
-    let rate = if events == 0 { 1.0 } else { successes / events as f64 };
+    let rate = if events == 0 {
+        1.0
+    } else {
+        successes / events as f64
+    };
     println!("{events} events, success rate {:.1}%", rate * 100.0);
     println!("{passed} passed, {failed} failed");
     if failed == 0 {

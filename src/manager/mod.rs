@@ -263,8 +263,14 @@ impl Runtime {
     ///
     /// # Errors
     /// [`Error::HandlerLoad`] naming what is wrong with the handler.
-    pub async fn check_handler(&self, component: &str, handler: HandlerSource) -> Result<String, Error> {
-        self.compile(component, handler).await.map(|c| c.hash.clone())
+    pub async fn check_handler(
+        &self,
+        component: &str,
+        handler: HandlerSource,
+    ) -> Result<String, Error> {
+        self.compile(component, handler)
+            .await
+            .map(|c| c.hash.clone())
     }
 
     async fn compile(
@@ -284,7 +290,13 @@ impl Runtime {
             }
         };
         let hash = crate::sandbox::hex_sha256(&bytes);
-        if let Some(c) = self.inner.compiled.lock().unwrap_or_else(|e| e.into_inner()).get(&hash) {
+        if let Some(c) = self
+            .inner
+            .compiled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&hash)
+        {
             return Ok(c.clone());
         }
         let sandbox = self.inner.sandbox.clone();
@@ -370,7 +382,11 @@ impl Runtime {
             state: Arc::new(tokio::sync::Mutex::new(state)),
             subscribers,
         });
-        let mut components = self.inner.components.write().unwrap_or_else(|e| e.into_inner());
+        let mut components = self
+            .inner
+            .components
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         if components.contains_key(&spec.name) {
             return Err(Error::DuplicateComponent(spec.name));
         }
@@ -540,6 +556,54 @@ impl Runtime {
     /// `notify_on_success` and `notify_on_failure`.
     pub fn notifications(&self) -> broadcast::Receiver<Arc<Event>> {
         self.inner.events.subscribe()
+    }
+
+    /// Every event as it is recorded, whatever the notification settings
+    /// say (what the daemon prints).
+    pub fn event_stream(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.inner.events.subscribe_all()
+    }
+
+    /// Records that a component's new configuration could not even be read
+    /// (a removed file, a permission error, TOML or YAML that does not
+    /// parse): a `rejected` event in the parse phase; nothing is called
+    /// and the configuration in force stays.
+    ///
+    /// # Errors
+    /// [`Error::UnknownComponent`], [`Error::ShutDown`].
+    pub async fn reject_input(
+        &self,
+        component: &str,
+        kind: EventKind,
+        config_path: Option<String>,
+        message: String,
+    ) -> Result<Arc<Event>, Error> {
+        self.with_component(component, move |state, ctx| {
+            state.reject_input(ctx, kind, config_path, message)
+        })
+        .await
+    }
+
+    /// Replaces a component's handler: the new one is compiled, brought up
+    /// in a fresh instance with the configuration in force (`validate`,
+    /// then `reload(none, current)`), and swapped in only if it accepts it.
+    /// Otherwise the old handler stays, and the event says why.
+    ///
+    /// # Errors
+    /// [`Error::UnknownComponent`], [`Error::ShutDown`]. A handler that
+    /// cannot be loaded is a `rejected` event, not an error.
+    pub async fn swap_handler(
+        &self,
+        component: &str,
+        handler: HandlerSource,
+    ) -> Result<Arc<Event>, Error> {
+        self.inner.slot(component)?;
+        let compiled = self.compile(component, handler).await;
+        self.with_component(component, move |state, ctx| match compiled {
+            Ok(compiled) => state.swap(ctx, compiled),
+            Err(e) => state.reject_handler(ctx, e.to_string()),
+        })
+        .await
     }
 
     /// Statistics over every event recorded so far.

@@ -23,7 +23,12 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Typed for TypedSubscriber<T> {
     fn stage(&self, value: &Value) -> Result<Box<dyn Any + Send>, String> {
         T::deserialize(value)
             .map(|v| Box::new(v) as Box<dyn Any + Send>)
-            .map_err(|e| format!("subscriber of {} refused it: {e}", std::any::type_name::<T>()))
+            .map_err(|e| {
+                format!(
+                    "subscriber of {} refused it: {e}",
+                    std::any::type_name::<T>()
+                )
+            })
     }
 
     fn publish(&self, staged: Box<dyn Any + Send>) {

@@ -6,5 +6,4 @@ wasmtime::component::bindgen!({
     world: "handler",
 });
 
-pub(crate) use hotreload::handler::host::LogLevel;
-
+pub(crate) use self::hotreload::handler::host::LogLevel;

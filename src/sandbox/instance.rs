@@ -176,7 +176,10 @@ fn describe(err: &wasmtime::Error, store: &Store<HostState>) -> String {
     if store.data().limiter.refused {
         text.push_str("; the memory limit refused a growth");
     }
-    for (name, out) in [("stderr", &store.data().stderr), ("stdout", &store.data().stdout)] {
+    for (name, out) in [
+        ("stderr", &store.data().stderr),
+        ("stdout", &store.data().stdout),
+    ] {
         let captured = out.take();
         let captured = captured.trim();
         if !captured.is_empty() {
@@ -257,7 +260,10 @@ impl HandlerInstance {
                 let cause = classify(&err, &self.store);
                 let mut message = describe(&err, &self.store);
                 if cause == Cause::Timeout {
-                    message = format!("exceeded its {} ms deadline: {message}", timeout.as_millis());
+                    message = format!(
+                        "exceeded its {} ms deadline: {message}",
+                        timeout.as_millis()
+                    );
                 }
                 CallReport {
                     result: Err(CallError::Fault { cause, message }),

@@ -61,9 +61,11 @@ impl LastKnownGood {
     /// Any I/O error (full disk, read-only directory); the old record stays.
     pub fn store(&self, record: &Persisted) -> io::Result<()> {
         let path = self.path(&record.component);
-        let tmp = self
-            .dir
-            .join(format!(".{}.json.tmp.{}", record.component, std::process::id()));
+        let tmp = self.dir.join(format!(
+            ".{}.json.tmp.{}",
+            record.component,
+            std::process::id()
+        ));
         let result = (|| {
             let mut file = File::create(&tmp)?;
             let bytes = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
@@ -90,8 +92,12 @@ impl LastKnownGood {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(format!("{}: {e}", path.display())),
         };
-        let record: Persisted = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("{}: not a valid last-known-good record: {e}", path.display()))?;
+        let record: Persisted = serde_json::from_slice(&bytes).map_err(|e| {
+            format!(
+                "{}: not a valid last-known-good record: {e}",
+                path.display()
+            )
+        })?;
         if record.component != component {
             return Err(format!(
                 "{}: record is for component {:?}",

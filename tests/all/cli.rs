@@ -24,8 +24,20 @@ fn try_applies_and_prints_the_event() {
     let dir = tempfile::tempdir().unwrap();
     let old = write(dir.path(), "old.json", r#"{"level": "info"}"#);
     let new = write(dir.path(), "new.json", r#"{"level": "debug"}"#);
-    let out = hotreload(&["try", hotreload_handlers::LOGGING_PATH, "--old", &old, "--new", &new]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = hotreload(&[
+        "try",
+        hotreload_handlers::LOGGING_PATH,
+        "--old",
+        &old,
+        "--new",
+        &new,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let event: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(event["outcome"], "applied");
     assert_eq!(event["effective_config"]["level"], "debug");
@@ -37,7 +49,14 @@ fn try_exits_1_when_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let old = write(dir.path(), "old.json", r#"{"level": "info"}"#);
     let new = write(dir.path(), "new.json", r#"{"level": "loud"}"#);
-    let out = hotreload(&["try", hotreload_handlers::LOGGING_PATH, "--old", &old, "--new", &new]);
+    let out = hotreload(&[
+        "try",
+        hotreload_handlers::LOGGING_PATH,
+        "--old",
+        &old,
+        "--new",
+        &new,
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let event: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(event["outcome"], "rejected");
@@ -50,13 +69,27 @@ fn try_honours_limits_from_the_command_line() {
     let old = write(dir.path(), "old.json", "{}");
     let new = write(dir.path(), "new.json", r#"{"validate": "spin"}"#);
     let out = hotreload(&[
-        "try", hotreload_handlers::CHAOS_PATH, "--old", &old, "--new", &new, "--timeout-ms", "20",
+        "try",
+        hotreload_handlers::CHAOS_PATH,
+        "--old",
+        &old,
+        "--new",
+        &new,
+        "--timeout-ms",
+        "20",
     ]);
     assert_eq!(out.status.code(), Some(1));
     let event: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(event["cause"], "timeout");
     let out = hotreload(&[
-        "try", hotreload_handlers::CHAOS_PATH, "--old", &old, "--new", &new, "--fuel", "100000",
+        "try",
+        hotreload_handlers::CHAOS_PATH,
+        "--old",
+        &old,
+        "--new",
+        &new,
+        "--fuel",
+        "100000",
     ]);
     let event: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(event["cause"], "out_of_fuel");
@@ -78,7 +111,14 @@ fn try_exits_2_on_a_handler_that_is_not_a_component() {
 fn try_exits_2_on_usage_errors() {
     let out = hotreload(&["try", "x.wasm"]);
     assert_eq!(out.status.code(), Some(2));
-    let out = hotreload(&["try", hotreload_handlers::LOGGING_PATH, "--old", "/nonexistent/a.json", "--new", "/nonexistent/b.json"]);
+    let out = hotreload(&[
+        "try",
+        hotreload_handlers::LOGGING_PATH,
+        "--old",
+        "/nonexistent/a.json",
+        "--new",
+        "/nonexistent/b.json",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("a.json"));
 }
@@ -89,6 +129,9 @@ fn test_command_passes_every_scenario() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(!stdout.contains("FAIL"), "{stdout}");
-    assert!(stdout.lines().filter(|l| l.starts_with("PASS ")).count() >= 13, "{stdout}");
+    assert!(
+        stdout.lines().filter(|l| l.starts_with("PASS ")).count() >= 13,
+        "{stdout}"
+    );
     assert!(stdout.contains("success rate"), "{stdout}");
 }

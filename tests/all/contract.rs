@@ -9,7 +9,10 @@ fn wit_matches_the_shared_contract() {
     let ours = std::fs::read(root.join("wit/handler.wit")).expect("wit/handler.wit");
     assert!(!ours.is_empty());
     match std::fs::read(&shared) {
-        Ok(theirs) => assert!(ours == theirs, "wit/handler.wit differs from the shared contract"),
+        Ok(theirs) => assert!(
+            ours == theirs,
+            "wit/handler.wit differs from the shared contract"
+        ),
         // Outside the development tree there is nothing to compare with.
         Err(_) => eprintln!("no shared/ beside the project; comparison skipped"),
     }

@@ -15,13 +15,22 @@ async fn every_attempt_is_an_event_and_stats_add_up() {
     let outcomes: Vec<Outcome> = events.iter().map(|e| e.outcome).collect();
     assert_eq!(
         outcomes,
-        [Outcome::Applied, Outcome::Applied, Outcome::Unchanged, Outcome::Rejected]
+        [
+            Outcome::Applied,
+            Outcome::Applied,
+            Outcome::Unchanged,
+            Outcome::Rejected
+        ]
     );
     assert_eq!(events[0].kind, EventKind::Initial);
     assert_eq!(events[1].kind, EventKind::Api);
     let ids: Vec<u64> = events.iter().map(|e| e.id).collect();
     assert_eq!(ids, [1, 2, 3, 4]);
-    assert!(events.iter().all(|e| e.timestamp.ends_with('Z') && e.handler_hash.len() == 64));
+    assert!(
+        events
+            .iter()
+            .all(|e| e.timestamp.ends_with('Z') && e.handler_hash.len() == 64)
+    );
     let stats = rt.stats();
     assert_eq!(stats.total, 4);
     assert_eq!(stats.success_rate, 0.75);
@@ -40,9 +49,13 @@ async fn the_ring_is_bounded_but_stats_count_everything() {
         ..crate::settings()
     })
     .unwrap();
-    rt.add_component(ComponentSpec::new("logging", hotreload_handlers::LOGGING, "{}"))
-        .await
-        .unwrap();
+    rt.add_component(ComponentSpec::new(
+        "logging",
+        hotreload_handlers::LOGGING,
+        "{}",
+    ))
+    .await
+    .unwrap();
     for i in 0..20 {
         let level = ["debug", "info"][i % 2];
         reload(&rt, "logging", json!({"level": level})).await;
@@ -61,8 +74,9 @@ async fn the_ring_keeps_to_its_byte_budget() {
         ..crate::settings()
     })
     .unwrap();
-    let fields: serde_json::Map<String, serde_json::Value> =
-        (0..40).map(|i| (format!("k{i}"), json!("v".repeat(40)))).collect();
+    let fields: serde_json::Map<String, serde_json::Value> = (0..40)
+        .map(|i| (format!("k{i}"), json!("v".repeat(40))))
+        .collect();
     rt.add_component(ComponentSpec::new(
         "logging",
         hotreload_handlers::LOGGING,
@@ -75,7 +89,11 @@ async fn the_ring_keeps_to_its_byte_budget() {
         reload(&rt, "logging", json!({"level": level, "fields": fields})).await;
     }
     let stats = rt.stats();
-    assert!(stats.events_bytes <= 64 * 1024, "{} bytes", stats.events_bytes);
+    assert!(
+        stats.events_bytes <= 64 * 1024,
+        "{} bytes",
+        stats.events_bytes
+    );
     assert!(stats.events_kept < 201 && stats.events_kept > 1);
     assert_eq!(stats.total, 201);
 }
@@ -87,9 +105,13 @@ async fn notifications_honour_the_settings() {
         ..crate::settings()
     })
     .unwrap();
-    rt.add_component(ComponentSpec::new("logging", hotreload_handlers::LOGGING, "{}"))
-        .await
-        .unwrap();
+    rt.add_component(ComponentSpec::new(
+        "logging",
+        hotreload_handlers::LOGGING,
+        "{}",
+    ))
+    .await
+    .unwrap();
     let mut rx = rt.notifications();
     reload(&rt, "logging", json!({"level": "debug"})).await;
     reload(&rt, "logging", json!({"level": "nope"})).await;
@@ -104,9 +126,23 @@ async fn events_serialise_with_every_field() {
     let e = reload(&rt, "logging", json!({"level": "bogus"})).await;
     let v = serde_json::to_value(&*e).unwrap();
     for key in [
-        "id", "component", "kind", "config_path", "old_config", "new_config",
-        "effective_config", "changes", "timestamp", "outcome", "failed_phase", "cause",
-        "error", "retries", "duration_us", "fuel_consumed", "version",
+        "id",
+        "component",
+        "kind",
+        "config_path",
+        "old_config",
+        "new_config",
+        "effective_config",
+        "changes",
+        "timestamp",
+        "outcome",
+        "failed_phase",
+        "cause",
+        "error",
+        "retries",
+        "duration_us",
+        "fuel_consumed",
+        "version",
     ] {
         assert!(v.get(key).is_some(), "missing {key}");
     }
@@ -131,9 +167,12 @@ async fn components_reload_in_parallel_and_each_serially() {
             let rt = rt.clone();
             tasks.push(tokio::spawn(async move {
                 let level = ["debug", "info", "warn"][i % 3];
-                rt.reload(name, json!({"level": level, "fields": {"i": i.to_string()}}))
-                    .await
-                    .unwrap()
+                rt.reload(
+                    name,
+                    json!({"level": level, "fields": {"i": i.to_string()}}),
+                )
+                .await
+                .unwrap()
             }));
         }
     }
@@ -141,6 +180,10 @@ async fn components_reload_in_parallel_and_each_serially() {
         assert_eq!(t.await.unwrap().outcome, Outcome::Applied);
     }
     for c in rt.components().await {
-        assert_eq!(c.version, 11, "{}: every reload committed exactly once", c.name);
+        assert_eq!(
+            c.version, 11,
+            "{}: every reload committed exactly once",
+            c.name
+        );
     }
 }

@@ -23,7 +23,10 @@ async fn spinning_handler_is_cut_off_near_its_deadline() {
     assert_eq!(e.cause, Some(Cause::Timeout));
     assert!(took >= Duration::from_millis(50), "cut off early: {took:?}");
     assert!(took < Duration::from_millis(1000), "cut off late: {took:?}");
-    eprintln!("spin with a 50 ms deadline cut off after {took:?} (event says {} us)", e.duration_us);
+    eprintln!(
+        "spin with a 50 ms deadline cut off after {took:?} (event says {} us)",
+        e.duration_us
+    );
 }
 
 #[tokio::test]
@@ -73,8 +76,16 @@ async fn megabyte_failure_message_is_truncated() {
     let e = reload(&rt, "chaos", json!({"validate": "big_failure"})).await;
     assert_eq!(e.outcome, Outcome::Rejected);
     assert_eq!(e.cause, Some(Cause::Invalid));
-    assert!(message(&e).len() < 8 * 1024, "kept {} bytes", message(&e).len());
-    assert!(message(&e).contains("bytes in all"), "{}", &message(&e)[..100]);
+    assert!(
+        message(&e).len() < 8 * 1024,
+        "kept {} bytes",
+        message(&e).len()
+    );
+    assert!(
+        message(&e).contains("bytes in all"),
+        "{}",
+        &message(&e)[..100]
+    );
 }
 
 #[tokio::test]

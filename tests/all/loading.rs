@@ -4,10 +4,7 @@ use hotreload::{ComponentSpec, Error, HandlerSource};
 
 async fn load_error(bytes: Vec<u8>) -> String {
     let rt = crate::runtime();
-    match rt
-        .add_component(ComponentSpec::new("x", bytes, "{}"))
-        .await
-    {
+    match rt.add_component(ComponentSpec::new("x", bytes, "{}")).await {
         Err(Error::HandlerLoad { reason, .. }) => reason,
         Err(other) => panic!("expected a load error, got {other}"),
         Ok(_) => panic!("a bad handler loaded"),
@@ -30,14 +27,20 @@ async fn empty_file_is_not_wasm() {
 async fn core_module_is_not_a_component() {
     let module = wat::parse_str("(module (func (export \"validate\")))").unwrap();
     let reason = load_error(module).await;
-    assert!(reason.contains("core WebAssembly module, not a component"), "{reason}");
+    assert!(
+        reason.contains("core WebAssembly module, not a component"),
+        "{reason}"
+    );
 }
 
 #[tokio::test]
 async fn truncated_component_is_invalid() {
     let bytes = hotreload_handlers::LOGGING[..hotreload_handlers::LOGGING.len() / 2].to_vec();
     let reason = load_error(bytes).await;
-    assert!(reason.contains("not a valid WebAssembly component"), "{reason}");
+    assert!(
+        reason.contains("not a valid WebAssembly component"),
+        "{reason}"
+    );
 }
 
 #[tokio::test]
@@ -64,7 +67,10 @@ async fn component_importing_unknown_interfaces_is_refused() {
     )
     .unwrap();
     let reason = load_error(importer).await;
-    assert!(reason.contains("imports something this host does not provide"), "{reason}");
+    assert!(
+        reason.contains("imports something this host does not provide"),
+        "{reason}"
+    );
 }
 
 #[tokio::test]
@@ -100,7 +106,10 @@ async fn initial_configuration_must_be_accepted() {
         }
         other => panic!("{other}"),
     }
-    assert!(matches!(rt.current("logging"), Err(Error::UnknownComponent(_))));
+    assert!(matches!(
+        rt.current("logging"),
+        Err(Error::UnknownComponent(_))
+    ));
 }
 
 #[tokio::test]

@@ -39,8 +39,12 @@ pub(crate) async fn with_logging(config: Value) -> Runtime {
 pub(crate) async fn with_chaos(limits: LimitOverrides) -> Runtime {
     let rt = runtime();
     rt.add_component(
-        ComponentSpec::new("chaos", hotreload_handlers::CHAOS, json!({"n": 0}).to_string())
-            .limits(limits),
+        ComponentSpec::new(
+            "chaos",
+            hotreload_handlers::CHAOS,
+            json!({"n": 0}).to_string(),
+        )
+        .limits(limits),
     )
     .await
     .expect("chaos loads");

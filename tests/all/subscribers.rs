@@ -24,13 +24,27 @@ async fn typed_subscriber_sees_each_commit_and_nothing_else() {
     let rt = with_logging(json!({"level": "warn"})).await;
     let mut rx = rt.subscribe::<Logging>("logging").unwrap();
     assert_eq!(rx.borrow().level, "warn");
-    assert_eq!(rx.borrow().outputs, [Output { kind: "stdout".into(), level: "warn".into() }]);
-    let e = reload(&rt, "logging", json!({"level": "error", "outputs": [{"type": "stderr"}]})).await;
+    assert_eq!(
+        rx.borrow().outputs,
+        [Output {
+            kind: "stdout".into(),
+            level: "warn".into()
+        }]
+    );
+    let e = reload(
+        &rt,
+        "logging",
+        json!({"level": "error", "outputs": [{"type": "stderr"}]}),
+    )
+    .await;
     assert_eq!(e.outcome, Outcome::Applied);
     rx.changed().await.unwrap();
     assert_eq!(rx.borrow_and_update().outputs[0].kind, "stderr");
     reload(&rt, "logging", json!({"level": "nope"})).await;
-    assert!(!rx.has_changed().unwrap(), "a rejected configuration reached the subscriber");
+    assert!(
+        !rx.has_changed().unwrap(),
+        "a rejected configuration reached the subscriber"
+    );
 }
 
 #[tokio::test]

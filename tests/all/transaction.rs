@@ -14,19 +14,32 @@ async fn applied_reaches_subscribers_and_bumps_the_version() {
     let mut json = rt.subscribe_json("logging").unwrap();
     let e = reload(&rt, "logging", json!({"level": "debug", "format": "json"})).await;
     assert_eq!(e.outcome, Outcome::Applied);
-    assert_eq!((e.failed_phase, e.cause, e.error.clone()), (None, None, None));
+    assert_eq!(
+        (e.failed_phase, e.cause, e.error.clone()),
+        (None, None, None)
+    );
     assert_eq!(e.version, 2);
     assert!(e.fuel_consumed > 0);
     assert!(e.duration_us > 0);
     let effective = e.effective_config.clone().unwrap();
     assert_eq!(effective["level"], "debug");
-    assert_eq!(effective["outputs"], json!([{"type": "stdout", "level": "debug"}]));
+    assert_eq!(
+        effective["outputs"],
+        json!([{"type": "stdout", "level": "debug"}])
+    );
     assert!(json.has_changed().unwrap());
     assert_eq!(*json.borrow_and_update(), effective);
     let level = e.changes.iter().find(|c| c.path == "/level").unwrap();
     assert_eq!(level.op, ChangeOp::Changed);
-    assert_eq!((level.old.clone(), level.new.clone()), (Some(json!("info")), Some(json!("debug"))));
-    assert!(e.changes.iter().any(|c| c.path == "/format" && c.op == ChangeOp::Added));
+    assert_eq!(
+        (level.old.clone(), level.new.clone()),
+        (Some(json!("info")), Some(json!("debug")))
+    );
+    assert!(
+        e.changes
+            .iter()
+            .any(|c| c.path == "/format" && c.op == ChangeOp::Added)
+    );
 }
 
 #[tokio::test]
@@ -88,7 +101,10 @@ async fn restart_required_is_pending_not_applied() {
     let info = rt.components().await.remove(0);
     assert_eq!(info.support_level, Some(SupportLevel::Partial));
     assert_eq!(info.effective["enabled"], true, "never applied in place");
-    assert_eq!(info.pending.as_deref(), Some(&json!({"enabled": false, "workers": 2})));
+    assert_eq!(
+        info.pending.as_deref(),
+        Some(&json!({"enabled": false, "workers": 2}))
+    );
     // Partial support: other changes still reload in place.
     let e = reload(&rt, "plugin", json!({"enabled": true, "workers": 3})).await;
     assert_eq!(e.outcome, Outcome::Applied);
@@ -109,8 +125,16 @@ async fn trap_rolls_back_on_a_fresh_instance_with_the_panic_message() {
     assert_eq!(e.outcome, Outcome::RolledBack);
     assert_eq!(e.failed_phase, Some(Phase::Reload));
     assert_eq!(e.cause, Some(Cause::Trap));
-    assert!(message(&e).contains("chaos handler panicked on purpose in reload"), "{}", message(&e));
-    assert_eq!(instances(&rt, "chaos").await, 2, "the trapped instance was replaced");
+    assert!(
+        message(&e).contains("chaos handler panicked on purpose in reload"),
+        "{}",
+        message(&e)
+    );
+    assert_eq!(
+        instances(&rt, "chaos").await,
+        2,
+        "the trapped instance was replaced"
+    );
     assert_eq!(*rt.current("chaos").unwrap(), json!({"n": 0}));
     let e = reload(&rt, "chaos", json!({"n": 2})).await;
     assert_eq!(e.outcome, Outcome::Applied);
@@ -121,7 +145,10 @@ async fn trap_in_validate_is_rejected_and_replaces_the_instance() {
     let rt = with_chaos(LimitOverrides::default()).await;
     let e = reload(&rt, "chaos", json!({"validate": "trap"})).await;
     assert_eq!(e.outcome, Outcome::Rejected);
-    assert_eq!((e.failed_phase, e.cause), (Some(Phase::Validate), Some(Cause::Trap)));
+    assert_eq!(
+        (e.failed_phase, e.cause),
+        (Some(Phase::Validate), Some(Cause::Trap))
+    );
     assert!(message(&e).contains("unreachable"), "{}", message(&e));
     assert_eq!(instances(&rt, "chaos").await, 2);
     assert_eq!(*rt.current("chaos").unwrap(), json!({"n": 0}));
@@ -132,7 +159,10 @@ async fn failure_in_reload_calls_rollback_on_the_same_instance() {
     let rt = with_chaos(LimitOverrides::default()).await;
     let e = reload(&rt, "chaos", json!({"reload": "fail"})).await;
     assert_eq!(e.outcome, Outcome::RolledBack);
-    assert_eq!((e.failed_phase, e.cause), (Some(Phase::Reload), Some(Cause::Invalid)));
+    assert_eq!(
+        (e.failed_phase, e.cause),
+        (Some(Phase::Reload), Some(Cause::Invalid))
+    );
     assert_eq!(field(&e), Some("/reload"));
     assert_eq!(e.retries, 0);
     assert_eq!(instances(&rt, "chaos").await, 1);
@@ -147,7 +177,10 @@ async fn timeout_in_reload_is_retried_once_then_rolled_back() {
     .await;
     let e = reload(&rt, "chaos", json!({"reload": "spin"})).await;
     assert_eq!(e.outcome, Outcome::RolledBack);
-    assert_eq!((e.failed_phase, e.cause), (Some(Phase::Reload), Some(Cause::Timeout)));
+    assert_eq!(
+        (e.failed_phase, e.cause),
+        (Some(Phase::Reload), Some(Cause::Timeout))
+    );
     assert_eq!(e.retries, 1);
     // first instance, a fresh one for the retry, a fresh one after it
     assert_eq!(instances(&rt, "chaos").await, 3);
@@ -163,7 +196,10 @@ async fn timeout_in_validate_is_not_retried() {
     .await;
     let e = reload(&rt, "chaos", json!({"validate": "spin"})).await;
     assert_eq!(e.outcome, Outcome::Rejected);
-    assert_eq!((e.failed_phase, e.cause), (Some(Phase::Validate), Some(Cause::Timeout)));
+    assert_eq!(
+        (e.failed_phase, e.cause),
+        (Some(Phase::Validate), Some(Cause::Timeout))
+    );
     assert_eq!(e.retries, 0);
     assert!(message(&e).contains("20 ms deadline"), "{}", message(&e));
     assert_eq!(instances(&rt, "chaos").await, 2);
@@ -178,8 +214,15 @@ async fn slow_can_reload_times_out() {
     .await;
     let e = reload(&rt, "chaos", json!({"can_reload": "slow:2000"})).await;
     assert_eq!(e.outcome, Outcome::Rejected);
-    assert_eq!((e.failed_phase, e.cause), (Some(Phase::CanReload), Some(Cause::Timeout)));
-    assert!(e.duration_us < 1_000_000, "cut off after {} us", e.duration_us);
+    assert_eq!(
+        (e.failed_phase, e.cause),
+        (Some(Phase::CanReload), Some(Cause::Timeout))
+    );
+    assert!(
+        e.duration_us < 1_000_000,
+        "cut off after {} us",
+        e.duration_us
+    );
     assert_eq!(*rt.current("chaos").unwrap(), json!({"n": 0}));
 }
 
@@ -193,7 +236,10 @@ async fn out_of_fuel_is_its_own_cause() {
     .await;
     let e = reload(&rt, "chaos", json!({"validate": "spin"})).await;
     assert_eq!(e.outcome, Outcome::Rejected);
-    assert_eq!((e.failed_phase, e.cause), (Some(Phase::Validate), Some(Cause::OutOfFuel)));
+    assert_eq!(
+        (e.failed_phase, e.cause),
+        (Some(Phase::Validate), Some(Cause::OutOfFuel))
+    );
     assert!(e.fuel_consumed >= 2_000_000, "fuel {}", e.fuel_consumed);
     assert_eq!(instances(&rt, "chaos").await, 2);
 }
@@ -207,7 +253,10 @@ async fn memory_limit_is_reported_even_when_rust_aborts() {
     .await;
     let e = reload(&rt, "chaos", json!({"reload": "oom"})).await;
     assert_eq!(e.outcome, Outcome::RolledBack);
-    assert_eq!((e.failed_phase, e.cause), (Some(Phase::Reload), Some(Cause::MemoryLimit)));
+    assert_eq!(
+        (e.failed_phase, e.cause),
+        (Some(Phase::Reload), Some(Cause::MemoryLimit))
+    );
     assert!(message(&e).contains("memory allocation"), "{}", message(&e));
     assert_eq!(instances(&rt, "chaos").await, 2);
     assert_eq!(*rt.current("chaos").unwrap(), json!({"n": 0}));
@@ -227,7 +276,10 @@ async fn output_that_is_not_json_is_bad_output() {
     let rt = with_chaos(LimitOverrides::default()).await;
     let e = reload(&rt, "chaos", json!({"reload": "non_json"})).await;
     assert_eq!(e.outcome, Outcome::RolledBack);
-    assert_eq!((e.failed_phase, e.cause), (Some(Phase::Reload), Some(Cause::BadOutput)));
+    assert_eq!(
+        (e.failed_phase, e.cause),
+        (Some(Phase::Reload), Some(Cause::BadOutput))
+    );
     assert_eq!(*rt.current("chaos").unwrap(), json!({"n": 0}));
 }
 
@@ -266,10 +318,16 @@ async fn rollback_that_hangs_is_cut_off_and_replaced() {
     .await;
     let e = reload(&rt, "chaos", json!({"reload": "fail", "rollback": "spin"})).await;
     assert_eq!(e.outcome, Outcome::RolledBack);
-    assert_eq!((e.failed_phase, e.cause), (Some(Phase::Reload), Some(Cause::Invalid)));
+    assert_eq!(
+        (e.failed_phase, e.cause),
+        (Some(Phase::Reload), Some(Cause::Invalid))
+    );
     assert_eq!(instances(&rt, "chaos").await, 2);
     assert_eq!(*rt.current("chaos").unwrap(), json!({"n": 0}));
-    assert_eq!(reload(&rt, "chaos", json!({"n": 3})).await.outcome, Outcome::Applied);
+    assert_eq!(
+        reload(&rt, "chaos", json!({"n": 3})).await.outcome,
+        Outcome::Applied
+    );
 }
 
 #[tokio::test]
@@ -279,17 +337,27 @@ async fn degraded_when_the_old_configuration_cannot_be_restored() {
     let until = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_millis(400);
     let old = json!({"reload": format!("fail_after:{}", until.as_millis())});
     let rt = crate::runtime();
-    rt.add_component(ComponentSpec::new("chaos", hotreload_handlers::CHAOS, old.to_string()))
-        .await
-        .unwrap();
+    rt.add_component(ComponentSpec::new(
+        "chaos",
+        hotreload_handlers::CHAOS,
+        old.to_string(),
+    ))
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
     let e = reload(&rt, "chaos", json!({"reload": "panic"})).await;
     assert_eq!(e.outcome, Outcome::Degraded);
-    assert_eq!((e.failed_phase, e.cause), (Some(Phase::Reload), Some(Cause::Trap)));
+    assert_eq!(
+        (e.failed_phase, e.cause),
+        (Some(Phase::Reload), Some(Cause::Trap))
+    );
     assert!(message(&e).contains("degraded"), "{}", message(&e));
     let info = rt.components().await.remove(0);
     assert!(info.degraded);
-    assert_eq!(*info.effective, old, "subscribers keep the old configuration");
+    assert_eq!(
+        *info.effective, old,
+        "subscribers keep the old configuration"
+    );
     assert_eq!(*rt.current("chaos").unwrap(), old);
     // A degraded component tries to recover on the next reload, and cannot.
     let e = reload(&rt, "chaos", json!({"n": 1})).await;
@@ -307,7 +375,10 @@ async fn subscriber_refusal_rolls_back() {
     let sub = rt.subscribe::<Strict>("chaos").unwrap();
     let e = reload(&rt, "chaos", json!({"n": 1000})).await;
     assert_eq!(e.outcome, Outcome::RolledBack);
-    assert_eq!((e.failed_phase, e.cause), (Some(Phase::Apply), Some(Cause::Subscriber)));
+    assert_eq!(
+        (e.failed_phase, e.cause),
+        (Some(Phase::Apply), Some(Cause::Subscriber))
+    );
     assert!(message(&e).contains("Strict"), "{}", message(&e));
     assert_eq!(sub.borrow().n, 0);
     assert_eq!(*rt.current("chaos").unwrap(), json!({"n": 0}));
@@ -327,7 +398,10 @@ async fn rollback_off_skips_the_handler_rollback() {
     // timeout; with it off the handler's rollback is never entered.
     let e = reload(&rt, "chaos", json!({"reload": "fail", "rollback": "spin"})).await;
     assert_eq!(e.outcome, Outcome::Rejected);
-    assert_eq!((e.failed_phase, e.cause), (Some(Phase::Reload), Some(Cause::Invalid)));
+    assert_eq!(
+        (e.failed_phase, e.cause),
+        (Some(Phase::Reload), Some(Cause::Invalid))
+    );
     assert_eq!(instances(&rt, "chaos").await, 1);
 }
 
@@ -338,9 +412,13 @@ async fn disabled_runtime_refuses_reloads() {
         ..crate::settings()
     })
     .unwrap();
-    rt.add_component(ComponentSpec::new("logging", hotreload_handlers::LOGGING, "{}"))
-        .await
-        .unwrap();
+    rt.add_component(ComponentSpec::new(
+        "logging",
+        hotreload_handlers::LOGGING,
+        "{}",
+    ))
+    .await
+    .unwrap();
     let err = rt.reload("logging", "{}").await.unwrap_err();
     assert!(matches!(err, hotreload::Error::Disabled));
 }
@@ -349,5 +427,8 @@ async fn disabled_runtime_refuses_reloads() {
 async fn reloads_after_shutdown_are_refused() {
     let rt = with_logging(json!({})).await;
     rt.shutdown().await;
-    assert!(matches!(rt.reload("logging", "{}").await, Err(hotreload::Error::ShutDown)));
+    assert!(matches!(
+        rt.reload("logging", "{}").await,
+        Err(hotreload::Error::ShutDown)
+    ));
 }

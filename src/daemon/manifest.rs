@@ -1,0 +1,191 @@
+//! The daemon's manifest (TOML): `[runtime]` settings and `[[component]]`s.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::settings::{LimitOverrides, Settings};
+
+/// Where a component's handler comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandlerRef {
+    /// A `.wasm` file (watched for hot swaps).
+    File(PathBuf),
+    /// A handler bundled with the `hotreload` binary: `bundled:logging`.
+    Bundled(String),
+}
+
+/// One component of a manifest, with paths resolved against the manifest's directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComponentDecl {
+    /// The component's name.
+    pub name: String,
+    /// Its handler.
+    pub handler: HandlerRef,
+    /// Its configuration file.
+    pub config: PathBuf,
+    /// Its limits, where they differ from the runtime's.
+    pub limits: LimitOverrides,
+}
+
+/// A loaded manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// The manifest file.
+    pub path: PathBuf,
+    /// The runtime settings; `state_dir` resolved (default `.hotreload`
+    /// beside the manifest).
+    pub settings: Settings,
+    /// The components, in manifest order.
+    pub components: Vec<ComponentDecl>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    runtime: Settings,
+    #[serde(default, rename = "component")]
+    components: Vec<Entry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    name: String,
+    handler: String,
+    config: PathBuf,
+    fuel: Option<u64>,
+    memory_mib: Option<u64>,
+    validation_timeout_ms: Option<u64>,
+    reload_timeout_ms: Option<u64>,
+    max_retries: Option<u32>,
+    retry_interval_ms: Option<u64>,
+}
+
+impl Manifest {
+    /// Reads and checks a manifest: unknown keys, duplicate names and
+    /// missing handler files are errors that name what is wrong.
+    /// Configuration files are not required to exist yet (the daemon may
+    /// start on a last-known-good one).
+    ///
+    /// # Errors
+    /// A message naming the manifest and the problem.
+    pub fn load(path: &Path) -> Result<Manifest, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read the manifest: {e}", path.display()))?;
+        Manifest::parse(path, &text)
+    }
+
+    /// As [`Manifest::load`], from text.
+    ///
+    /// # Errors
+    /// As [`Manifest::load`].
+    pub fn parse(path: &Path, text: &str) -> Result<Manifest, String> {
+        let at = path.display();
+        let file: File =
+            toml::from_str(text).map_err(|e| format!("{at}: {}", e.to_string().trim_end()))?;
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let mut settings = file.runtime;
+        settings.state_dir =
+            Some(dir.join(settings.state_dir.unwrap_or_else(|| ".hotreload".into())));
+        if file.components.is_empty() {
+            return Err(format!("{at}: no [[component]] is declared"));
+        }
+        let mut components: Vec<ComponentDecl> = Vec::new();
+        for e in file.components {
+            if components.iter().any(|c| c.name == e.name) {
+                return Err(format!("{at}: component {:?} is declared twice", e.name));
+            }
+            let handler = match e.handler.strip_prefix("bundled:") {
+                Some(name) => HandlerRef::Bundled(name.to_owned()),
+                None => {
+                    let p = dir.join(&e.handler);
+                    if !p.is_file() {
+                        return Err(format!(
+                            "{at}: component {:?}: handler file {} does not exist",
+                            e.name,
+                            p.display()
+                        ));
+                    }
+                    HandlerRef::File(p)
+                }
+            };
+            components.push(ComponentDecl {
+                name: e.name,
+                handler,
+                config: dir.join(e.config),
+                limits: LimitOverrides {
+                    fuel: e.fuel,
+                    memory_mib: e.memory_mib,
+                    validation_timeout_ms: e.validation_timeout_ms,
+                    reload_timeout_ms: e.reload_timeout_ms,
+                    max_retries: e.max_retries,
+                    retry_interval_ms: e.retry_interval_ms,
+                },
+            });
+        }
+        Ok(Manifest {
+            path: path.to_owned(),
+            settings,
+            components,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Manifest, String> {
+        Manifest::parse(Path::new("m/hotreload.toml"), text)
+    }
+
+    #[test]
+    fn reads_settings_components_and_overrides() {
+        let m = parse(
+            r#"
+            [runtime]
+            debounce_ms = 50
+            state_dir = "state"
+            [[component]]
+            name = "logging"
+            handler = "bundled:logging"
+            config = "conf/logging.yaml"
+            fuel = 1000
+            "#,
+        )
+        .unwrap();
+        assert_eq!(m.settings.debounce_ms, 50);
+        assert_eq!(m.settings.state_dir, Some(PathBuf::from("m/state")));
+        let c = &m.components[0];
+        assert_eq!(c.handler, HandlerRef::Bundled("logging".into()));
+        assert_eq!(c.config, PathBuf::from("m/conf/logging.yaml"));
+        assert_eq!(c.limits.fuel, Some(1000));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = parse("[runtime]\ndebounce = 5\n").unwrap_err();
+        assert!(e.contains("unknown field `debounce`"), "{e}");
+        let e = parse(
+            "[[component]]\nname = \"a\"\nhandler = \"bundled:x\"\nconfig = \"c\"\nfeul = 1\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("unknown field `feul`"), "{e}");
+    }
+
+    #[test]
+    fn missing_handler_and_duplicates_are_named() {
+        let e = parse("[[component]]\nname = \"a\"\nhandler = \"nope.wasm\"\nconfig = \"c\"\n")
+            .unwrap_err();
+        assert!(e.contains("handler file m/nope.wasm does not exist"), "{e}");
+        let two = "[[component]]\nname = \"a\"\nhandler = \"bundled:x\"\nconfig = \"c\"\n";
+        let e = parse(&format!("{two}{two}")).unwrap_err();
+        assert!(e.contains("declared twice"), "{e}");
+        assert!(parse("").unwrap_err().contains("no [[component]]"));
+    }
+}
