@@ -1,6 +1,6 @@
 // Runs one handler component against every case of logging.json.
 //
-//   node check.mjs HANDLER.wasm [--name NAME] [--core-only] [--cases FILE] [--verbose]
+//   node check.mjs HANDLER.wasm [--name NAME] [--core-only] [--expect-fail CASE]... [--cases FILE] [--verbose]
 //
 // For every case it calls validate(config), reload(none, config) and
 // rollback(config) and checks:
@@ -15,6 +15,8 @@
 // It also checks support-level = full and can-reload = true.
 //
 // --core-only skips the cases with core=false (the WAT subset handler).
+// --expect-fail CASE: a known failure of this port (reported as XFAIL, not
+// counted as failed; if it passes after all, that is reported too).
 // Exit status: 0 when no case failed. Last line: "N passed, N failed, N skipped".
 import { readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -28,21 +30,29 @@ let wasm;
 let name;
 let coreOnly = false;
 let verbose = false;
+const expectFail = new Set();
 let casesFile = join(here, 'logging.json');
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--name') name = args[++i];
   else if (args[i] === '--core-only') coreOnly = true;
   else if (args[i] === '--verbose') verbose = true;
+  else if (args[i] === '--expect-fail') expectFail.add(args[++i]);
   else if (args[i] === '--cases') casesFile = args[++i];
   else wasm = args[i];
 }
 if (!wasm) {
-  console.error('usage: node check.mjs HANDLER.wasm [--name NAME] [--core-only] [--cases FILE] [--verbose]');
+  console.error('usage: node check.mjs HANDLER.wasm [--name NAME] [--core-only] [--expect-fail CASE]... [--cases FILE] [--verbose]');
   process.exit(2);
 }
 name ??= basename(wasm, '.wasm');
 
 const cases = JSON.parse(readFileSync(casesFile, 'utf8'));
+for (const name of expectFail) {
+  if (!cases.some((c) => c.name === name)) {
+    console.error(`--expect-fail: no case named ${JSON.stringify(name)}`);
+    process.exit(2);
+  }
+}
 const H = await loadHandler(wasm, name);
 const short = (s) => {
   const j = JSON.stringify(s);
@@ -68,6 +78,7 @@ function checkFailure(c, what, r, problems) {
 let passed = 0;
 let failed = 0;
 let skipped = 0;
+let xfailed = 0;
 let textDiffers = 0;
 const started = Date.now();
 for (const c of cases) {
@@ -111,12 +122,17 @@ for (const c of cases) {
     checkFailure(c, 'rollback', b, problems);
     if (logged.length) problems.push(`a rejected reload logged ${short(logged)}`);
   }
-  if (problems.length) {
+  const report = `${c.name}${c.core ? ' [core]' : ''}\n  config: ${short(c.config)}\n  - ${problems.join('\n  - ')}`;
+  if (problems.length && expectFail.has(c.name)) {
+    xfailed++;
+    console.log(`XFAIL (known) ${report}`);
+  } else if (problems.length) {
     failed++;
-    console.log(`FAIL ${c.name}${c.core ? ' [core]' : ''}\n  config: ${short(c.config)}\n  - ${problems.join('\n  - ')}`);
+    console.log(`FAIL ${report}`);
   } else {
     passed++;
-    if (verbose) console.log(`PASS ${c.name}`);
+    if (expectFail.has(c.name)) console.log(`XPASS ${c.name}: expected to fail, but passed`);
+    else if (verbose) console.log(`PASS ${c.name}`);
   }
 }
 
@@ -135,5 +151,6 @@ console.log(
   `${name}: ${cases.length} cases + exports check, ${((Date.now() - started) / 1000).toFixed(1)} s` +
     (textDiffers ? `, ${textDiffers} effective texts differ from the reference's bytes` : ''),
 );
-console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
+if (xfailed) console.log(`${xfailed} known failure(s), counted as skipped`);
+console.log(`${passed} passed, ${failed} failed, ${skipped + xfailed} skipped`);
 process.exit(failed ? 1 : 0);

@@ -2,12 +2,20 @@
 // module (into .out/<name>/ beside this file, so that the transpiled code
 // finds @bytecodealliance/preview2-shim in ./node_modules), and the host
 // import `hotreload:handler/host.log` is served by a recorder.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
+
+// componentize-py's output uses extended constant expressions, which Node 20
+// (V8 11.3) only compiles behind a flag: run the script again with it.
+const flag = '--experimental-wasm-extended-const';
+if (Number(process.versions.node.split('.')[0]) < 21 && !process.execArgv.includes(flag)) {
+  const r = spawnSync(process.execPath, [flag, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
 
 /** Every line the handlers logged through the host, as [level, message]. */
 export const logs = [];

@@ -2,6 +2,8 @@
 
 mod cli;
 mod contract;
+mod daemon;
+mod daemon_cli;
 mod events;
 mod limits;
 mod loading;
