@@ -52,12 +52,15 @@
 
 #![deny(missing_docs)]
 
+#[cfg(feature = "cli")]
+pub mod bench;
 pub mod daemon;
 mod diff;
 mod error;
 mod events;
 mod manager;
 mod outcome;
+mod probe;
 mod sandbox;
 mod settings;
 pub mod sources;
@@ -69,6 +72,7 @@ pub use crate::error::Error;
 pub use crate::events::{ComponentStats, Event, EventError, Stats};
 pub use crate::manager::{ComponentInfo, ComponentSpec, HandlerSource, Runtime, RuntimeBuilder};
 pub use crate::outcome::{Cause, EventKind, HandlerFailure, Outcome, Phase, SupportLevel};
-pub use crate::sandbox::SandboxOptions;
+pub use crate::probe::{Probe, ProbeCall};
+pub use crate::sandbox::{CallFailure, SandboxOptions};
 pub use crate::settings::{LimitOverrides, Limits, Settings};
 pub use crate::transaction::ConfigInput;

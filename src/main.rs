@@ -9,6 +9,10 @@ use clap::Parser;
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     cli::init_tracing(args.verbose_logs());
+    let args = match cli::run_sync(args) {
+        Ok(code) => return code,
+        Err(args) => args,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

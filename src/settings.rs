@@ -58,6 +58,9 @@ pub struct Settings {
     pub event_store_bytes: u64,
     /// Largest number of events kept in the event store.
     pub event_store_events: u64,
+    /// Run every reload in a fresh instance that never saw the old
+    /// configuration (isolation over speed), instead of a warm one.
+    pub fresh_instance_per_reload: bool,
 }
 
 impl Default for Settings {
@@ -80,6 +83,7 @@ impl Default for Settings {
             captured_output_bytes: 64 * 1024,
             event_store_bytes: 2 * 1024 * 1024,
             event_store_events: 10_000,
+            fresh_instance_per_reload: false,
         }
     }
 }

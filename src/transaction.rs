@@ -11,7 +11,7 @@ use crate::diff::diff;
 use crate::events::{Event, EventError, EventStore, timestamp};
 use crate::manager::subscribers::Subscribers;
 use crate::outcome::{Cause, EventKind, HandlerFailure, Outcome, Phase, SupportLevel};
-use crate::sandbox::{CallError, CompiledHandler, HandlerInstance, Sandbox};
+use crate::sandbox::{CallFailure, CompiledHandler, HandlerInstance, Sandbox};
 use crate::settings::Limits;
 use crate::state::{LastKnownGood, Persisted};
 
@@ -59,6 +59,7 @@ pub(crate) struct Context<'a> {
     pub(crate) events: &'a EventStore,
     pub(crate) lkg: Option<&'a LastKnownGood>,
     pub(crate) rollback_on_failure: bool,
+    pub(crate) fresh_instance_per_reload: bool,
 }
 
 /// One component: its handler, warm instance, limits, and what is in force.
@@ -120,13 +121,13 @@ impl Ending {
     }
 }
 
-fn error_of(e: &CallError) -> EventError {
+fn error_of(e: &CallFailure) -> EventError {
     match e {
-        CallError::Failure(HandlerFailure { message, field, .. }) => EventError {
+        CallFailure::Refused(HandlerFailure { message, field, .. }) => EventError {
             message: message.clone(),
             field: field.clone(),
         },
-        CallError::Fault { message, .. } => EventError {
+        CallFailure::Fault { message, .. } => EventError {
             message: message.clone(),
             field: None,
         },
@@ -206,7 +207,7 @@ impl ComponentState {
         ctx.events.record(event, self.support)
     }
 
-    fn fresh_instance(&mut self, ctx: &Context<'_>, a: &mut Attempt) -> Result<(), CallError> {
+    fn fresh_instance(&mut self, ctx: &Context<'_>, a: &mut Attempt) -> Result<(), CallFailure> {
         self.instance = None;
         self.instances_created += 1;
         let report = self
@@ -221,7 +222,7 @@ impl ComponentState {
 
     /// Replaces a cut-off (or missing) instance with a fresh one brought back
     /// to the configuration in force. On failure the component is degraded.
-    fn restore(&mut self, ctx: &Context<'_>, a: &mut Attempt) -> Result<(), (Phase, CallError)> {
+    fn restore(&mut self, ctx: &Context<'_>, a: &mut Attempt) -> Result<(), (Phase, CallFailure)> {
         let Some(committed) = self.committed.clone() else {
             self.instance = None;
             return Ok(());
@@ -302,7 +303,7 @@ impl ComponentState {
         cause: Cause,
         mut error: EventError,
         restore_phase: Phase,
-        restore_err: &CallError,
+        restore_err: &CallFailure,
     ) -> Ending {
         error.message = format!(
             "{}; then restoring the old configuration failed in {:?} ({:?}): {}; the component is \
@@ -413,7 +414,7 @@ impl ComponentState {
                     ctx,
                     a,
                     Phase::Reload,
-                    CallError::Fault {
+                    CallFailure::Fault {
                         cause: Cause::BadOutput,
                         message: m,
                     },
@@ -436,7 +437,7 @@ impl ComponentState {
         ctx: &Context<'_>,
         a: &mut Attempt,
         phase: Phase,
-        e: CallError,
+        e: CallFailure,
     ) -> Ending {
         let cause = e.cause();
         let error = error_of(&e);
@@ -497,8 +498,19 @@ impl ComponentState {
             return Ending::ok(Outcome::Unchanged, Some(old.effective.clone()));
         }
 
-        // A degraded or cut-off component first gets a fresh instance.
-        if self.instance.as_ref().is_none_or(|i| i.is_poisoned())
+        // A degraded or cut-off component first gets a fresh instance; in
+        // isolation mode every reload does, one that never saw the old
+        // configuration.
+        if ctx.fresh_instance_per_reload && !self.degraded {
+            if let Err(e) = self.fresh_instance(ctx, a) {
+                return Ending::failed(
+                    Outcome::Rejected,
+                    Phase::Instantiate,
+                    e.cause(),
+                    error_of(&e),
+                );
+            }
+        } else if self.instance.as_ref().is_none_or(|i| i.is_poisoned())
             && let Err((phase, e)) = self.restore(ctx, a)
         {
             let error = error_of(&e);
@@ -667,7 +679,7 @@ impl ComponentState {
         committed: &Committed,
         handler: Arc<CompiledHandler>,
     ) -> Ending {
-        let refused = |phase, e: CallError| {
+        let refused = |phase, e: CallFailure| {
             let mut error = error_of(&e);
             error.message = format!(
                 "the new handler {}: {}; the old handler stays",
@@ -689,7 +701,7 @@ impl ComponentState {
         let r = instance.reload(&self.limits, None, &committed.input_text);
         a.fuel += r.fuel;
         let effective = match r.result.and_then(|out| {
-            effective_of(out, &committed.input).map_err(|message| CallError::Fault {
+            effective_of(out, &committed.input).map_err(|message| CallFailure::Fault {
                 cause: Cause::BadOutput,
                 message,
             })

@@ -1,6 +1,8 @@
-// Differential fuzzing: random mutations of the table's configurations, run
-// through the Rust reference handler and the ports; prints every input on
-// which a port disagrees (accept/reject, field, message, effective value).
+// Differential fuzzing: random configurations (half of them mutations of the
+// table's, half built from the schema with random strings, spelling and
+// defects), run through the Rust reference handler and the ports; prints
+// every input on which a port disagrees (accept/reject, field, message,
+// effective configuration's exact text).
 //
 //   node differential.mjs N SEED REFERENCE.wasm NAME=PORT.wasm...
 //
@@ -70,10 +72,62 @@ function mutate(s) {
   return s.toWellFormed ? s.toWellFormed() : s.replace(/[\ud800-\udfff]/g, '\ufffd');
 }
 
+// A random configuration built from the schema: mostly valid, sometimes with
+// a wrong type, value or key, with random strings and random JSON spelling.
+const chars = ['a', 'z', 'A', '0', ' ', '~', '/', '"', '\\', '\n', '\t', '\u0001', '\u001f', '\u007f', '\u00e9', '\u2028', '\uff61', '\u{1F600}', '\ufeff'];
+function randomString() {
+  let s = '';
+  for (let k = rand(6); k > 0; k--) s += chars[rand(chars.length)];
+  return s;
+}
+function jsonString(s) {
+  // JSON.stringify, sometimes with non-ASCII written as \u escapes
+  const j = JSON.stringify(s);
+  return rand(3) === 0 ? j.replace(/[\u0080-\uffff]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0')) : j;
+}
+function randomValue(depth = 0) {
+  switch (rand(depth > 2 ? 4 : 6)) {
+    case 0: return 'null';
+    case 1: return rand(2) ? 'true' : 'false';
+    case 2: return String(rand(1000) - 500);
+    case 3: return jsonString(randomString());
+    case 4: return '[' + Array.from({ length: rand(3) }, () => randomValue(depth + 1)).join(',') + ']';
+    default: return '{' + Array.from({ length: rand(3) }, () => jsonString(randomString()) + ':' + randomValue(depth + 1)).join(',') + '}';
+  }
+}
+const pick = (xs) => xs[rand(xs.length)];
+const LEVEL_NAMES = ['trace', 'debug', 'info', 'warn', 'error'];
+function maybeBad(good) {
+  return rand(12) === 0 ? (rand(2) ? randomValue() : jsonString(randomString())) : good;
+}
+function generate() {
+  const members = [];
+  if (rand(2)) members.push(['level', maybeBad(jsonString(pick(LEVEL_NAMES)))]);
+  if (rand(3) === 0) members.push(['format', maybeBad(jsonString(pick(['text', 'json'])))]);
+  if (rand(2)) {
+    const outputs = Array.from({ length: rand(4) }, () => {
+      const type = pick(['stdout', 'stderr', 'file', 'file']);
+      const o = [['type', maybeBad(jsonString(type))]];
+      if (type === 'file' ? rand(12) !== 0 : rand(12) === 0) o.push(['path', maybeBad(jsonString(randomString() || 'p'))]);
+      if (rand(2)) o.push(['level', maybeBad(jsonString(pick(LEVEL_NAMES)))]);
+      if (rand(15) === 0) o.push([randomString(), randomValue()]);
+      return rand(20) === 0 ? randomValue() : '{' + o.sort(() => rand(3) - 1).map(([k, v]) => jsonString(k) + ':' + v).join(',') + '}';
+    });
+    members.push(['outputs', maybeBad('[' + outputs.join(',') + ']')]);
+  }
+  if (rand(2)) {
+    const fields = Array.from({ length: rand(5) }, () => jsonString(randomString()) + ':' + maybeBad(jsonString(randomString())));
+    members.push(['fields', maybeBad('{' + fields.join(',') + '}')]);
+  }
+  if (rand(10) === 0) members.push([randomString(), randomValue()]);
+  const ws = () => pick(['', '', ' ', '\n ', '\t']);
+  return ws() + '{' + members.sort(() => rand(3) - 1).map(([k, v]) => ws() + jsonString(k) + ws() + ':' + ws() + v + ws()).join(',') + '}' + ws();
+}
+
 function outcome(h, config) {
   const r = call(h.reload, undefined, config);
   if ('trap' in r) return { trap: r.trap.split('\n')[0] };
-  if ('ok' in r) return { effective: JSON.parse(r.ok) };
+  if ('ok' in r) return { effective: r.ok }; // the exact text
   const m = r.err.message;
   return { field: r.err.field ?? null, message: m.startsWith('invalid JSON: ') ? 'invalid JSON: ' : m };
 }
@@ -88,7 +142,7 @@ for (const p of ports) {
 const disagreements = {};
 const counts = { accepted: 0, rejected: 0 };
 for (let k = 0; k < Number(n); k++) {
-  const config = mutate(seeds[rand(seeds.length)]);
+  const config = k % 2 ? generate() : mutate(seeds[rand(seeds.length)]);
   const want = outcome(ref, config);
   counts['effective' in want ? 'accepted' : 'rejected']++;
   for (const [name, h] of loaded) {

@@ -23,9 +23,17 @@ try {
   process.exit(1);
 }
 
+// ComponentizeJS's bindings splicer is itself a component run under
+// preview2-shim, whose filesystem has no preopened folder by default since
+// 0.26 (before, it had "/"): without one the splicer cannot read the WIT
+// ("reading file .../wit: No such file or directory"). Give it the folder
+// that holds both the WIT and the source.
+const repo = resolve(here, '..', '..');
+const { _setPreopens } = await import('@bytecodealliance/preview2-shim/filesystem');
+_setPreopens({ [repo]: repo });
 const { component } = await componentize({
   sourcePath: join(here, 'logging.js'),
-  witPath: resolve(here, '..', '..', 'wit'),
+  witPath: join(repo, 'wit'),
   worldName: 'handler',
   // No fetch() or incoming HTTP handler: the handler needs neither.
   disableFeatures: ['http', 'fetch-event'],

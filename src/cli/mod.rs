@@ -1,5 +1,6 @@
 //! Command-line surfaces: argument parsing and one module per command.
 
+mod bench_cmd;
 mod daemon_cmd;
 mod scenarios;
 mod try_cmd;
@@ -42,6 +43,9 @@ enum Command {
         /// The manifest (TOML).
         manifest: PathBuf,
     },
+    /// The reload-latency benchmark: medians, p99s and ratios to a native
+    /// floor, as a table (or `--json`).
+    Bench(bench_cmd::BenchArgs),
     /// Run the built-in scenario suite against the bundled handlers.
     Test {
         /// Print each scenario's events as well.
@@ -67,6 +71,15 @@ pub(crate) fn init_tracing(verbose: bool) {
         .try_init();
 }
 
+/// Runs the commands that manage their own threads (the benchmark builds
+/// its own async runtime); gives the others back.
+pub(crate) fn run_sync(cli: Cli) -> Result<ExitCode, Cli> {
+    match cli.command {
+        Command::Bench(args) => Ok(bench_cmd::run(args)),
+        command => Err(Cli { command }),
+    }
+}
+
 pub(crate) async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Try(args) => try_cmd::run(args).await,
@@ -76,6 +89,7 @@ pub(crate) async fn run(cli: Cli) -> ExitCode {
         } => daemon_cmd::run(&manifest, events_format).await,
         Command::Validate { manifest } => daemon_cmd::validate(&manifest).await,
         Command::Test { verbose } => scenarios::run(verbose).await,
+        Command::Bench(_) => unreachable!("bench runs outside the async runtime"),
     }
 }
 

@@ -243,6 +243,8 @@ async fn trap_rolls_back_with_panic_message(rt: &Runtime) -> Check {
 async fn spin_is_cut_off(rt: &Runtime) -> Check {
     let limits = LimitOverrides {
         validation_timeout_ms: Some(50),
+        // a tight loop burns the default fuel in ~100 ms: only the deadline should cut
+        fuel: Some(u64::MAX / 2),
         ..LimitOverrides::default()
     };
     add(rt, chaos("chaos", limits)).await?;

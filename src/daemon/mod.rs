@@ -3,6 +3,7 @@
 
 mod manifest;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use crate::error::Error;
 use crate::events::Event;
 use crate::manager::{ComponentSpec, HandlerSource, Runtime};
 use crate::outcome::EventKind;
-use crate::sources::{FileWatcher, WatchTarget, WatchedKind, read_config_file};
+use crate::sources::{FileWatcher, WatchTarget, WatchedKind, config_of, read_config_file};
 use crate::transaction::ConfigInput;
 
 /// Finds a handler bundled with the binary by name (`bundled:NAME`).
@@ -67,6 +68,20 @@ impl Daemon {
     /// # Errors
     /// A message naming the component and the reason it cannot start.
     pub async fn start(&mut self) -> Result<(), String> {
+        // Watch first, apply later: a file saved while the components load
+        // is then seen, not missed.
+        let mut watcher = if self.manifest.settings.enabled {
+            Some(
+                FileWatcher::watch(
+                    self.watch_targets(),
+                    Duration::from_millis(self.manifest.settings.debounce_ms),
+                )
+                .map_err(|e| e.to_string())?,
+            )
+        } else {
+            None
+        };
+        let mut loaded = HashMap::new();
         let lkg = self.runtime.last_known_good().cloned();
         for decl in self.manifest.components.clone() {
             let handler = self.handler_source(&decl)?;
@@ -84,7 +99,19 @@ impl Daemon {
                     .config_path(path_text.clone())
                     .kind(kind)
             };
-            let why = match read_config_file(&decl.config) {
+            if let HandlerRef::File(p) = &decl.handler
+                && let Ok(bytes) = std::fs::read(p)
+            {
+                loaded.insert((decl.name.clone(), WatchedKind::Handler), bytes);
+            }
+            let read = std::fs::read(&decl.config);
+            if let Ok(bytes) = &read {
+                loaded.insert((decl.name.clone(), WatchedKind::Config), bytes.clone());
+            }
+            let input = read
+                .map_err(|e| describe_read_error(&decl.config, &e))
+                .and_then(|bytes| config_of(&decl.config, bytes));
+            let why = match input {
                 Ok(input) => match self
                     .runtime
                     .add_component(spec(input, EventKind::Initial))
@@ -125,16 +152,10 @@ impl Daemon {
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        if self.manifest.settings.enabled {
-            self.watcher = Some(
-                FileWatcher::start(
-                    self.runtime.clone(),
-                    self.watch_targets(),
-                    Duration::from_millis(self.manifest.settings.debounce_ms),
-                )
-                .map_err(|e| e.to_string())?,
-            );
+        if let Some(w) = &mut watcher {
+            w.run(&self.runtime, &loaded);
         }
+        self.watcher = watcher;
         Ok(())
     }
 
@@ -188,6 +209,10 @@ impl Daemon {
         self.watcher = None;
         self.runtime.shutdown().await;
     }
+}
+
+fn describe_read_error(path: &std::path::Path, e: &std::io::Error) -> String {
+    format!("{}: {e}", path.display())
 }
 
 /// One component's verdict from [`validate`].

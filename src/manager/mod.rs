@@ -145,6 +145,7 @@ impl Inner {
             events: &self.events,
             lkg: self.lkg.as_ref(),
             rollback_on_failure: self.settings.rollback_on_failure,
+            fresh_instance_per_reload: self.settings.fresh_instance_per_reload,
         }
     }
 
@@ -184,7 +185,8 @@ impl RuntimeBuilder {
     /// # Errors
     /// When the engine cannot be built or the state directory cannot be created.
     pub fn build(self) -> Result<Runtime, Error> {
-        let sandbox = Sandbox::new(self.options)?;
+        let cache = self.settings.state_dir.as_ref().map(|d| d.join("compiled"));
+        let sandbox = Sandbox::new(self.options, cache)?;
         let lkg = match &self.settings.state_dir {
             Some(dir) => Some(LastKnownGood::open(dir).map_err(|source| Error::Io {
                 path: dir.clone(),
@@ -408,6 +410,37 @@ impl Runtime {
     ) -> Result<Arc<Event>, Error> {
         self.reload_from(component, config.into(), EventKind::Api, None)
             .await
+    }
+
+    /// Reloads a component from a thread that is not running async code
+    /// (a plain thread, a benchmark): as [`Runtime::reload`], blocking.
+    ///
+    /// # Errors
+    /// As [`Runtime::reload`].
+    ///
+    /// # Panics
+    /// When called from inside an async runtime's worker thread.
+    pub fn reload_blocking(
+        &self,
+        component: &str,
+        config: impl Into<ConfigInput>,
+    ) -> Result<Arc<Event>, Error> {
+        if !self.inner.settings.enabled {
+            return Err(Error::Disabled);
+        }
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(Error::ShutDown);
+        }
+        let slot = self.inner.slot(component)?;
+        let mut state = slot.state.blocking_lock();
+        Ok(state.reload(
+            &self.inner.context(),
+            Request {
+                input: config.into(),
+                kind: EventKind::Api,
+                config_path: None,
+            },
+        ))
     }
 
     /// Reloads a component, saying what started it and where the

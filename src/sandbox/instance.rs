@@ -14,37 +14,43 @@ use crate::settings::Limits;
 const FAILURE_TEXT_BYTES: usize = 4096;
 
 /// Why a handler call did not give an answer.
-#[derive(Debug, Clone)]
-pub(crate) enum CallError {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallFailure {
     /// The handler answered with its `failure` record; the instance is fine.
-    Failure(HandlerFailure),
-    /// The call was cut off; the instance must not be entered again.
-    Fault { cause: Cause, message: String },
+    Refused(HandlerFailure),
+    /// The call was cut off, or its output was unusable.
+    Fault {
+        /// Why.
+        cause: Cause,
+        /// What happened, with the handler's captured stderr when it trapped.
+        message: String,
+    },
 }
 
-impl CallError {
-    pub(crate) fn cause(&self) -> Cause {
+impl CallFailure {
+    /// The event cause this failure is reported as.
+    pub fn cause(&self) -> Cause {
         match self {
-            CallError::Failure(_) => Cause::Invalid,
-            CallError::Fault { cause, .. } => *cause,
+            CallFailure::Refused(_) => Cause::Invalid,
+            CallFailure::Fault { cause, .. } => *cause,
         }
     }
 
     pub(crate) fn message(&self) -> &str {
         match self {
-            CallError::Failure(f) => &f.message,
-            CallError::Fault { message, .. } => message,
+            CallFailure::Refused(f) => &f.message,
+            CallFailure::Fault { message, .. } => message,
         }
     }
 
     pub(crate) fn is_transient(&self) -> bool {
-        matches!(self, CallError::Failure(f) if f.transient)
+        matches!(self, CallFailure::Refused(f) if f.transient)
     }
 }
 
 /// A call's answer and what it cost.
 pub(crate) struct CallReport<T> {
-    pub(crate) result: Result<T, CallError>,
+    pub(crate) result: Result<T, CallFailure>,
     /// Fuel used; only a lower bound when the call was interrupted.
     pub(crate) fuel: u64,
 }
@@ -86,7 +92,7 @@ impl CompiledHandler {
                 let fuel = fuel_used(&store, sandbox, limits.fuel);
                 let message = format!("instantiating the handler: {}", describe(&err, &store));
                 return CallReport {
-                    result: Err(CallError::Fault {
+                    result: Err(CallFailure::Fault {
                         cause: classify(&err, &store),
                         message,
                     }),
@@ -202,8 +208,8 @@ fn bounded(mut text: String) -> String {
     text
 }
 
-fn failure(f: bindings::Failure) -> CallError {
-    CallError::Failure(HandlerFailure {
+fn failure(f: bindings::Failure) -> CallFailure {
+    CallFailure::Refused(HandlerFailure {
         message: bounded(f.message),
         field: f.field.map(bounded),
         transient: f.transient,
@@ -232,7 +238,7 @@ impl HandlerInstance {
     ) -> CallReport<T> {
         if self.poisoned {
             return CallReport {
-                result: Err(CallError::Fault {
+                result: Err(CallFailure::Fault {
                     cause: Cause::Trap,
                     message: "the instance was cut off earlier and cannot be entered again".into(),
                 }),
@@ -266,7 +272,7 @@ impl HandlerInstance {
                     );
                 }
                 CallReport {
-                    result: Err(CallError::Fault { cause, message }),
+                    result: Err(CallFailure::Fault { cause, message }),
                     fuel,
                 }
             }
@@ -299,7 +305,7 @@ impl HandlerInstance {
         let r = flatten(r);
         match r.result {
             Ok(Some(out)) if out.len() > limits.output_bytes => CallReport {
-                result: Err(CallError::Fault {
+                result: Err(CallFailure::Fault {
                     cause: Cause::BadOutput,
                     message: format!(
                         "the effective configuration is {} bytes, over the {} byte output limit",

@@ -8,14 +8,18 @@ mod instance;
 mod output;
 mod watchdog;
 
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub(crate) use self::host::HostState;
-pub(crate) use self::instance::{CallError, HandlerInstance};
+pub use self::instance::CallFailure;
+pub(crate) use self::instance::{CallReport, HandlerInstance};
 use self::watchdog::Watchdog;
 use crate::error::Error;
 
@@ -50,6 +54,8 @@ struct SandboxInner {
     linker: Linker<HostState>,
     options: SandboxOptions,
     watchdog: Option<Watchdog>,
+    /// Where compiled handlers are kept across restarts, if anywhere.
+    cache: Option<PathBuf>,
 }
 
 /// A handler compiled and linked once, ready to be instantiated many times.
@@ -64,7 +70,7 @@ pub(crate) struct CompiledHandler {
 const MEMORY_CEILING: usize = 4 << 30;
 
 impl Sandbox {
-    pub(crate) fn new(options: SandboxOptions) -> Result<Sandbox, Error> {
+    pub(crate) fn new(options: SandboxOptions, cache: Option<PathBuf>) -> Result<Sandbox, Error> {
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(512)
             .total_core_instances(4096)
@@ -100,6 +106,7 @@ impl Sandbox {
                 linker,
                 options,
                 watchdog,
+                cache,
             }),
         })
     }
@@ -108,8 +115,18 @@ impl Sandbox {
     /// exports the handler world and imports nothing the host lacks.
     pub(crate) fn compile(&self, bytes: &[u8]) -> Result<CompiledHandler, String> {
         check_component_header(bytes)?;
-        let component = Component::from_binary(&self.inner.engine, bytes)
-            .map_err(|e| format!("not a valid WebAssembly component: {e:#}"))?;
+        let hash = hex_sha256(bytes);
+        let component = match self.cached(&hash) {
+            Some(c) => c,
+            None => {
+                let started = Instant::now();
+                let c = Component::from_binary(&self.inner.engine, bytes)
+                    .map_err(|e| format!("not a valid WebAssembly component: {e:#}"))?;
+                tracing::debug!(handler = %hash, "compiled in {:?}", started.elapsed());
+                self.store_cached(&hash, &c);
+                c
+            }
+        };
         let instance_pre = self.inner.linker.instantiate_pre(&component).map_err(|e| {
             format!(
                 "it imports something this host does not provide ({e:#}); a handler may import only \
@@ -119,15 +136,80 @@ impl Sandbox {
         let pre = bindings::HandlerPre::new(instance_pre).map_err(|e| {
             format!("it does not export the world hotreload:handler/handler@0.1.0 ({e:#})")
         })?;
-        Ok(CompiledHandler {
-            pre,
-            hash: hex_sha256(bytes),
-        })
+        Ok(CompiledHandler { pre, hash })
+    }
+
+    /// The cache file of a handler: its hash and the engine's compatibility
+    /// hash (wasmtime version, target, settings) both name it, so a stale
+    /// entry is simply never looked up.
+    fn cache_path(&self, hash: &str) -> Option<PathBuf> {
+        let dir = self.inner.cache.as_ref()?;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.inner
+            .engine
+            .precompile_compatibility_hash()
+            .hash(&mut h);
+        Some(dir.join(format!("{hash}-{:016x}.cwasm", h.finish())))
+    }
+
+    /// A compiled handler from the cache, if a whole and matching one is there.
+    fn cached(&self, hash: &str) -> Option<Component> {
+        let path = self.cache_path(hash)?;
+        let data = std::fs::read(&path).ok()?;
+        let (sum, artifact) = data.split_at_checked(32)?;
+        if Sha256::digest(artifact).as_slice() != sum {
+            tracing::warn!(cache = %path.display(), "corrupt compiled-code cache entry; recompiling");
+            let _ = std::fs::remove_file(&path);
+            return None;
+        }
+        match deserialize(&self.inner.engine, artifact) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(cache = %path.display(), "unusable compiled-code cache entry ({e}); recompiling");
+                let _ = std::fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
+    /// Stores a compiled handler, checksummed, written atomically. A cache
+    /// that cannot be written only costs the next start a compile.
+    fn store_cached(&self, hash: &str, component: &Component) {
+        let Some(path) = self.cache_path(hash) else {
+            return;
+        };
+        let result = (|| -> std::io::Result<()> {
+            let artifact = component
+                .serialize()
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            let mut data = Sha256::digest(&artifact).to_vec();
+            data.extend_from_slice(&artifact);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+            std::fs::write(&tmp, &data)?;
+            std::fs::rename(&tmp, &path)
+        })();
+        if let Err(e) = result {
+            tracing::warn!(cache = %path.display(), "cannot write the compiled-code cache: {e}");
+        }
     }
 
     fn engine(&self) -> &Engine {
         &self.inner.engine
     }
+}
+
+/// Loads an artifact this engine produced.
+#[allow(unsafe_code)]
+fn deserialize(engine: &Engine, artifact: &[u8]) -> wasmtime::Result<Component> {
+    // SAFETY: `Component::deserialize` trusts its input to be wasmtime's
+    // own output. These bytes are: they were written by `store_cached`
+    // under a name that includes this engine's compatibility hash, and
+    // their SHA-256 was checked just before, so a torn or corrupted file
+    // never gets here (and wasmtime checks its version header itself).
+    unsafe { Component::deserialize(engine, artifact) }
 }
 
 pub(crate) fn hex_sha256(bytes: &[u8]) -> String {

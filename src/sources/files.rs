@@ -27,7 +27,7 @@ use crate::outcome::EventKind;
 use crate::transaction::ConfigInput;
 
 /// What a watched file is to its component.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WatchedKind {
     /// Its configuration file.
     Config,
@@ -49,6 +49,8 @@ pub struct WatchTarget {
 /// Watches files and reloads their components until dropped.
 pub struct FileWatcher {
     _watcher: RecommendedWatcher,
+    pending: Vec<(WatchTarget, Arc<Notify>)>,
+    debounce: Duration,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -70,7 +72,11 @@ pub fn read_config_file(path: &Path) -> Result<ConfigInput, String> {
     config_of(path, text)
 }
 
-fn config_of(path: &Path, bytes: Vec<u8>) -> Result<ConfigInput, String> {
+/// Makes a configuration of a file's bytes, in the format its extension names.
+///
+/// # Errors
+/// A message naming the file and what is wrong.
+pub fn config_of(path: &Path, bytes: Vec<u8>) -> Result<ConfigInput, String> {
     let text =
         String::from_utf8(bytes).map_err(|e| format!("{}: not UTF-8 text: {e}", path.display()))?;
     match Format::of(path) {
@@ -98,26 +104,23 @@ fn describe_io(path: &Path, e: &io::Error) -> String {
 }
 
 impl FileWatcher {
-    /// Starts watching. Each target's current bytes are read now, so only
-    /// later changes cause reloads.
+    /// Starts watching the targets' directories. Nothing is reloaded until
+    /// [`FileWatcher::run`]; changes seen before then are kept, so a file
+    /// saved while components load is not missed.
     ///
     /// # Errors
     /// When a directory cannot be watched.
-    pub fn start(
-        runtime: Runtime,
-        targets: Vec<WatchTarget>,
-        debounce: Duration,
-    ) -> Result<FileWatcher, Error> {
+    pub fn watch(targets: Vec<WatchTarget>, debounce: Duration) -> Result<FileWatcher, Error> {
         let mut by_dir: HashMap<PathBuf, Vec<Arc<Notify>>> = HashMap::new();
         let mut dirs: Vec<PathBuf> = Vec::new();
-        let mut tasks = Vec::new();
+        let mut pending = Vec::new();
         for target in targets {
             let dir = parent_dir(&target.path);
             let wake = Arc::new(Notify::new());
-            // Events may name the directory as watched or resolved; know both.
             if !dirs.contains(&dir) {
                 dirs.push(dir.clone());
             }
+            // Events may name the directory as watched or resolved; know both.
             let mut keys = vec![dir.clone()];
             if let Ok(real) = dir.canonicalize()
                 && real != dir
@@ -127,16 +130,8 @@ impl FileWatcher {
             for key in keys {
                 by_dir.entry(key).or_default().push(wake.clone());
             }
-            let last = std::fs::read(&target.path).ok();
-            tasks.push(tokio::spawn(watch_target(
-                runtime.clone(),
-                target,
-                wake,
-                debounce,
-                last,
-            )));
+            pending.push((target, wake));
         }
-
         let mut watcher =
             notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
                 Ok(event) => {
@@ -164,8 +159,44 @@ impl FileWatcher {
         }
         Ok(FileWatcher {
             _watcher: watcher,
-            tasks,
+            pending,
+            debounce,
+            tasks: Vec::new(),
         })
+    }
+
+    /// Starts applying changes. `loaded` gives, per component and kind, the
+    /// bytes the component was loaded from; a file that still holds them is
+    /// not reloaded. A target missing from `loaded` is read now.
+    pub fn run(&mut self, runtime: &Runtime, loaded: &HashMap<(String, WatchedKind), Vec<u8>>) {
+        for (target, wake) in self.pending.drain(..) {
+            let last = loaded
+                .get(&(target.component.clone(), target.kind))
+                .cloned()
+                .or_else(|| std::fs::read(&target.path).ok());
+            self.tasks.push(tokio::spawn(watch_target(
+                runtime.clone(),
+                target,
+                wake,
+                self.debounce,
+                last,
+            )));
+        }
+    }
+
+    /// Watches and applies changes at once (the files' current bytes count
+    /// as loaded).
+    ///
+    /// # Errors
+    /// When a directory cannot be watched.
+    pub fn start(
+        runtime: Runtime,
+        targets: Vec<WatchTarget>,
+        debounce: Duration,
+    ) -> Result<FileWatcher, Error> {
+        let mut watcher = FileWatcher::watch(targets, debounce)?;
+        watcher.run(&runtime, &HashMap::new());
+        Ok(watcher)
     }
 }
 

@@ -4,5 +4,5 @@
 mod files;
 mod format;
 
-pub use self::files::{FileWatcher, WatchTarget, WatchedKind, read_config_file};
+pub use self::files::{FileWatcher, WatchTarget, WatchedKind, config_of, read_config_file};
 pub use self::format::Format;

@@ -14,6 +14,8 @@ use crate::{message, reload, with_chaos};
 async fn spinning_handler_is_cut_off_near_its_deadline() {
     let rt = with_chaos(LimitOverrides {
         validation_timeout_ms: Some(50),
+        // a tight loop burns the default fuel in ~100 ms: only the deadline should cut
+        fuel: Some(u64::MAX / 2),
         ..LimitOverrides::default()
     })
     .await;
@@ -39,6 +41,8 @@ async fn calls_on_other_components_are_not_interrupted_by_a_deadline() {
         rt.add_component(
             ComponentSpec::new(name, hotreload_handlers::CHAOS, "{}").limits(LimitOverrides {
                 validation_timeout_ms: Some(ms),
+                // a tight loop burns the default fuel in ~100 ms: only the deadline should cut
+                fuel: Some(u64::MAX / 2),
                 ..LimitOverrides::default()
             }),
         )
@@ -96,4 +100,28 @@ async fn configuration_over_the_size_bound_is_rejected() {
     assert_eq!(e.outcome, Outcome::Rejected);
     assert_eq!(e.fuel_consumed, 0);
     assert!(message(&e).contains("byte limit"), "{}", message(&e));
+}
+
+#[test]
+fn probe_cuts_off_a_spinning_validate_at_its_deadline() {
+    use hotreload::{Limits, Probe, SandboxOptions};
+    for ms in [10u64, 100] {
+        // Fuel out of the way: a tight loop burns 10⁹ in about 100 ms.
+        let limits = Limits {
+            validation_timeout: Duration::from_millis(ms),
+            fuel: u64::MAX / 2,
+            ..Limits::default()
+        };
+        let mut probe =
+            Probe::new(hotreload_handlers::CHAOS, limits, SandboxOptions::default()).unwrap();
+        for _ in 0..3 {
+            let call = probe.validate(r#"{"validate": "spin"}"#);
+            assert_eq!(call.result.unwrap_err().cause(), Cause::Timeout);
+            assert!(
+                call.elapsed >= Duration::from_millis(ms),
+                "{:?}",
+                call.elapsed
+            );
+        }
+    }
 }

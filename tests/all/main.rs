@@ -1,5 +1,6 @@
 //! Integration tests, one binary: a module per topic, shared helpers here.
 
+mod cache;
 mod cli;
 mod contract;
 mod daemon;

@@ -172,6 +172,8 @@ async fn failure_in_reload_calls_rollback_on_the_same_instance() {
 async fn timeout_in_reload_is_retried_once_then_rolled_back() {
     let rt = with_chaos(LimitOverrides {
         reload_timeout_ms: Some(30),
+        // a tight loop burns the default fuel in ~100 ms: only the deadline should cut
+        fuel: Some(u64::MAX / 2),
         ..LimitOverrides::default()
     })
     .await;
@@ -191,6 +193,8 @@ async fn timeout_in_reload_is_retried_once_then_rolled_back() {
 async fn timeout_in_validate_is_not_retried() {
     let rt = with_chaos(LimitOverrides {
         validation_timeout_ms: Some(20),
+        // a tight loop burns the default fuel in ~100 ms: only the deadline should cut
+        fuel: Some(u64::MAX / 2),
         ..LimitOverrides::default()
     })
     .await;
@@ -209,6 +213,8 @@ async fn timeout_in_validate_is_not_retried() {
 async fn slow_can_reload_times_out() {
     let rt = with_chaos(LimitOverrides {
         validation_timeout_ms: Some(30),
+        // a tight loop burns the default fuel in ~100 ms: only the deadline should cut
+        fuel: Some(u64::MAX / 2),
         ..LimitOverrides::default()
     })
     .await;
@@ -313,6 +319,8 @@ async fn transient_failures_are_retried_up_to_max_retries() {
 async fn rollback_that_hangs_is_cut_off_and_replaced() {
     let rt = with_chaos(LimitOverrides {
         reload_timeout_ms: Some(40),
+        // a tight loop burns the default fuel in ~100 ms: only the deadline should cut
+        fuel: Some(u64::MAX / 2),
         ..LimitOverrides::default()
     })
     .await;
@@ -334,9 +342,13 @@ async fn rollback_that_hangs_is_cut_off_and_replaced() {
 async fn degraded_when_the_old_configuration_cannot_be_restored() {
     // The configuration in force accepts `reload` only until a moment that
     // passes during the test, so restoring it on a fresh instance fails.
-    let until = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_millis(400);
-    let old = json!({"reload": format!("fail_after:{}", until.as_millis())});
     let rt = crate::runtime();
+    // Compile first, so the moment is not spent compiling on a loaded machine.
+    rt.check_handler("chaos", hotreload_handlers::CHAOS.into())
+        .await
+        .unwrap();
+    let until = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_millis(1000);
+    let old = json!({"reload": format!("fail_after:{}", until.as_millis())});
     rt.add_component(ComponentSpec::new(
         "chaos",
         hotreload_handlers::CHAOS,
@@ -344,7 +356,7 @@ async fn degraded_when_the_old_configuration_cannot_be_restored() {
     ))
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     let e = reload(&rt, "chaos", json!({"reload": "panic"})).await;
     assert_eq!(e.outcome, Outcome::Degraded);
     assert_eq!(

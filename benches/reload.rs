@@ -1,0 +1,120 @@
+//! Reload latency (criterion). The same workloads as `hotreload bench`,
+//! from `hotreload::bench`; see BENCHMARKS.md for what each one measures.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use hotreload::bench::{self, Alternating, CONFIG_1K};
+use hotreload::{SandboxOptions, Settings};
+
+fn async_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio")
+}
+
+fn instance_and_calls(c: &mut Criterion) {
+    let mut g = c.benchmark_group("handler");
+    let mut probe = bench::warm_probe(SandboxOptions::default());
+    g.bench_function("1_fresh_instance", |b| {
+        b.iter(|| probe.instantiate().result.expect("instance"))
+    });
+    let mut probe = bench::warm_probe(SandboxOptions::default());
+    g.bench_function("2_validate_warm", |b| {
+        b.iter(|| probe.validate(black_box(CONFIG_1K)).result.expect("valid"))
+    });
+    g.bench_function("5_native_floor", |b| {
+        b.iter(|| bench::native_validate_and_normalise(black_box(CONFIG_1K)).expect("valid"))
+    });
+    for (name, consume_fuel, epoch_interruption) in [
+        ("6_validate_warm_fuel_only", true, false),
+        ("6_validate_warm_epoch_only", false, true),
+        ("6_validate_warm_neither", false, false),
+    ] {
+        let mut probe = bench::warm_probe(SandboxOptions {
+            consume_fuel,
+            epoch_interruption,
+        });
+        g.bench_function(name, |b| {
+            b.iter(|| probe.validate(black_box(CONFIG_1K)).result.expect("valid"))
+        });
+    }
+    g.finish();
+}
+
+fn transactions(c: &mut Criterion) {
+    let rt = async_rt();
+    let mut g = c.benchmark_group("transaction");
+    let mut warm = Alternating::new(bench::runtime_with_logging(Settings::default(), &rt));
+    g.bench_function("3_whole_warm", |b| b.iter(|| warm.step()));
+    let mut fresh = Alternating::new(bench::runtime_with_logging(
+        Settings {
+            fresh_instance_per_reload: true,
+            ..Settings::default()
+        },
+        &rt,
+    ));
+    g.bench_function("4_whole_fresh_instance", |b| b.iter(|| fresh.step()));
+    g.finish();
+}
+
+fn limits(c: &mut Criterion) {
+    let mut g = c.benchmark_group("spin_cut_off");
+    g.sample_size(10);
+    for ms in [10u64, 100] {
+        let deadline = Duration::from_millis(ms);
+        let mut probe = bench::spinning_probe(deadline);
+        g.bench_function(format!("7_deadline_{ms}ms"), |b| {
+            b.iter_custom(|iters| {
+                let started = Instant::now();
+                for _ in 0..iters {
+                    bench::spin_overshoot(&mut probe, deadline);
+                }
+                started.elapsed()
+            })
+        });
+    }
+    g.finish();
+}
+
+fn file_change(c: &mut Criterion) {
+    let rt = async_rt();
+    let mut g = c.benchmark_group("daemon");
+    g.sample_size(20);
+    let mut watched = bench::WatchedFile::start(&rt, Duration::from_millis(10));
+    g.bench_function("8_file_change_to_applied_beyond_10ms_debounce", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| watched.change(&rt)).sum())
+    });
+    g.finish();
+}
+
+fn startup(c: &mut Criterion) {
+    let rt = async_rt();
+    let handlers = bench::distinct_handlers(20);
+    let mut g = c.benchmark_group("startup_20_components");
+    g.sample_size(10);
+    g.bench_function("9_cold", |b| {
+        b.iter(|| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            bench::start_components(&handlers, Some(dir.path()), &rt)
+        })
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(bench::start_components(&handlers, Some(dir.path()), &rt));
+    g.bench_function("9_with_cache", |b| {
+        b.iter(|| bench::start_components(&handlers, Some(dir.path()), &rt))
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    instance_and_calls,
+    transactions,
+    limits,
+    file_change,
+    startup
+);
+criterion_main!(benches);

@@ -1,0 +1,348 @@
+//! Benchmark workloads, shared by the criterion benchmarks (`benches/`) and
+//! `hotreload bench`, so both measure exactly the same thing.
+//!
+//! Every workload uses the bundled `logging` handler and a 1 KiB JSON
+//! configuration (`benches/data/logging-1k.json`).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::{ComponentSpec, Limits, Outcome, Probe, Runtime, SandboxOptions, Settings};
+
+#[path = "../handlers/logging/src/config.rs"]
+#[allow(dead_code, unreachable_pub, missing_docs)]
+mod logging_config;
+
+/// The 1 KiB logging configuration.
+pub const CONFIG_1K: &str = include_str!("../benches/data/logging-1k.json");
+
+/// The same configuration with another level, so alternating the two makes
+/// every reload a real change.
+pub fn config_1k_other() -> String {
+    CONFIG_1K.replacen("\"level\":\"debug\"", "\"level\":\"info\"", 1)
+}
+
+/// The floor: the logging handler's own validation and normalisation code,
+/// compiled natively, on the same text.
+///
+/// # Errors
+/// The refusal's message, when the configuration is invalid.
+pub fn native_validate_and_normalise(config: &str) -> Result<String, String> {
+    logging_config::parse(config)
+        .map(|c| c.to_json())
+        .map_err(|r| r.message)
+}
+
+/// A probe of the logging handler with a warm instance.
+///
+/// # Panics
+/// If the bundled handler does not load (a build problem).
+pub fn warm_probe(options: SandboxOptions) -> Probe {
+    let mut probe = Probe::new(hotreload_handlers::LOGGING, Limits::default(), options)
+        .expect("the bundled logging handler loads");
+    probe.instantiate().result.expect("instantiates");
+    probe
+}
+
+/// A runtime holding the logging component on the 1 KiB configuration.
+///
+/// # Panics
+/// If the component cannot be added (a build problem).
+pub fn runtime_with_logging(settings: Settings, async_rt: &tokio::runtime::Runtime) -> Runtime {
+    let runtime = Runtime::new(settings).expect("runtime");
+    async_rt
+        .block_on(runtime.add_component(ComponentSpec::new(
+            "logging",
+            hotreload_handlers::LOGGING,
+            CONFIG_1K,
+        )))
+        .expect("logging loads");
+    runtime
+}
+
+/// Reloads alternately to the two 1 KiB configurations; every call applies.
+pub struct Alternating {
+    runtime: Runtime,
+    configs: [Arc<str>; 2],
+    next: usize,
+}
+
+impl Alternating {
+    /// Alternates on `runtime`'s `logging` component.
+    pub fn new(runtime: Runtime) -> Alternating {
+        Alternating {
+            runtime,
+            configs: [Arc::from(config_1k_other()), Arc::from(CONFIG_1K)],
+            next: 0,
+        }
+    }
+
+    /// One whole transaction.
+    ///
+    /// # Panics
+    /// If the reload does not apply.
+    pub fn step(&mut self) {
+        let config = self.configs[self.next].to_string();
+        self.next ^= 1;
+        let event = self
+            .runtime
+            .reload_blocking("logging", config)
+            .expect("component exists");
+        assert_eq!(event.outcome, Outcome::Applied, "{}", event.summary());
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+}
+
+/// A probe of the chaos handler whose `validate` spins, with `deadline`.
+///
+/// # Panics
+/// If the bundled handler does not load.
+pub fn spinning_probe(deadline: Duration) -> Probe {
+    // A tight loop burns the default fuel (10⁹) in about 100 ms; give it
+    // more so only the deadline cuts it off.
+    let limits = Limits {
+        validation_timeout: deadline,
+        fuel: u64::MAX / 2,
+        ..Limits::default()
+    };
+    Probe::new(hotreload_handlers::CHAOS, limits, SandboxOptions::default())
+        .expect("the bundled chaos handler loads")
+}
+
+/// The configuration that makes the chaos handler's `validate` spin.
+pub const SPIN: &str = r#"{"validate": "spin"}"#;
+
+/// How long a spinning `validate` ran past its deadline.
+///
+/// # Panics
+/// If the call was not cut off by its deadline.
+pub fn spin_overshoot(probe: &mut Probe, deadline: Duration) -> Duration {
+    let started = Instant::now();
+    let call = probe.validate(SPIN);
+    let took = started.elapsed();
+    let cause = call.result.as_ref().err().map(|e| e.cause());
+    assert_eq!(cause, Some(crate::Cause::Timeout), "{:?}", call.result);
+    took.saturating_sub(deadline)
+}
+
+/// `n` distinct handlers: the logging handler with a custom section naming
+/// its number, so each has its own hash and compiles on its own.
+pub fn distinct_handlers(n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            let mut bytes = hotreload_handlers::LOGGING.to_vec();
+            let name = b"hotreload-bench";
+            let payload = format!("{i}");
+            let size = 1 + name.len() + payload.len();
+            bytes.push(0); // custom section id
+            leb128(&mut bytes, size);
+            leb128(&mut bytes, name.len());
+            bytes.extend_from_slice(name);
+            bytes.extend_from_slice(payload.as_bytes());
+            bytes
+        })
+        .collect()
+}
+
+fn leb128(out: &mut Vec<u8>, mut v: usize) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Starts a runtime with 20 components, each with its own handler, on the
+/// 1 KiB configuration; with `state_dir` set, compiled handlers are cached there.
+///
+/// # Panics
+/// If a component does not load.
+pub fn start_components(
+    handlers: &[Vec<u8>],
+    state_dir: Option<&Path>,
+    async_rt: &tokio::runtime::Runtime,
+) -> Runtime {
+    let runtime = Runtime::new(Settings {
+        state_dir: state_dir.map(Path::to_owned),
+        ..Settings::default()
+    })
+    .expect("runtime");
+    async_rt.block_on(async {
+        let tasks: Vec<_> = handlers
+            .iter()
+            .enumerate()
+            .map(|(i, wasm)| {
+                let runtime = runtime.clone();
+                let spec = ComponentSpec::new(format!("c{i}"), wasm.clone(), CONFIG_1K);
+                tokio::spawn(async move { runtime.add_component(spec).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("task").expect("component loads");
+        }
+    });
+    runtime
+}
+
+/// Median, 99th percentile and count of a set of timings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Summary {
+    /// Median, nanoseconds.
+    pub median_ns: f64,
+    /// 99th percentile, nanoseconds.
+    pub p99_ns: f64,
+    /// Samples.
+    pub samples: usize,
+}
+
+impl Summary {
+    /// Summarises samples (they are sorted in place).
+    pub fn of(samples: &mut [Duration]) -> Summary {
+        samples.sort_unstable();
+        let at = |q: f64| {
+            if samples.is_empty() {
+                0.0
+            } else {
+                let i = ((samples.len() - 1) as f64 * q).round() as usize;
+                samples[i].as_nanos() as f64
+            }
+        };
+        Summary {
+            median_ns: at(0.5),
+            p99_ns: at(0.99),
+            samples: samples.len(),
+        }
+    }
+}
+
+/// Times `f` `n` times after `warmup` untimed runs.
+pub fn time(warmup: usize, n: usize, mut f: impl FnMut()) -> Summary {
+    for _ in 0..warmup {
+        f();
+    }
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        f();
+        samples.push(started.elapsed());
+    }
+    Summary::of(&mut samples)
+}
+
+/// The resident memory of this process, in KiB (Linux).
+pub fn resident_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Checks the native floor accepts the benchmark configuration (and so
+/// that the floor measures a real validation).
+///
+/// # Panics
+/// If it does not.
+pub fn check_native_floor() -> Value {
+    let out = native_validate_and_normalise(CONFIG_1K).expect("the 1 KiB config is valid");
+    serde_json::from_str(&out).expect("normalised JSON")
+}
+
+/// A logging configuration file watched by the daemon's file source.
+pub struct WatchedFile {
+    dir: std::path::PathBuf,
+    file: std::path::PathBuf,
+    debounce: Duration,
+    events: tokio::sync::broadcast::Receiver<Arc<crate::Event>>,
+    next: usize,
+    _runtime: Runtime,
+    _watcher: crate::sources::FileWatcher,
+}
+
+impl WatchedFile {
+    /// Starts watching a fresh file with the given debounce.
+    ///
+    /// # Panics
+    /// On I/O errors in the temporary directory.
+    pub fn start(async_rt: &tokio::runtime::Runtime, debounce: Duration) -> WatchedFile {
+        let dir = std::env::temp_dir().join(format!(
+            "hotreload-bench-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("logging.json");
+        std::fs::write(&file, CONFIG_1K).expect("write");
+        let runtime = runtime_with_logging(Settings::default(), async_rt);
+        let events = runtime.event_stream();
+        let watcher = {
+            let _guard = async_rt.enter();
+            crate::sources::FileWatcher::start(
+                runtime.clone(),
+                vec![crate::sources::WatchTarget {
+                    component: "logging".into(),
+                    path: file.clone(),
+                    kind: crate::sources::WatchedKind::Config,
+                }],
+                debounce,
+            )
+            .expect("watch")
+        };
+        WatchedFile {
+            dir,
+            file,
+            debounce,
+            events,
+            next: 0,
+            _runtime: runtime,
+            _watcher: watcher,
+        }
+    }
+
+    /// Saves a changed file atomically and waits for it to apply; gives the
+    /// time beyond the debounce.
+    ///
+    /// # Panics
+    /// If the change is not applied within 5 s.
+    pub fn change(&mut self, async_rt: &tokio::runtime::Runtime) -> Duration {
+        let text = if self.next.is_multiple_of(2) {
+            config_1k_other()
+        } else {
+            CONFIG_1K.to_owned()
+        };
+        self.next += 1;
+        let tmp = self.file.with_extension("tmp");
+        std::fs::write(&tmp, text).expect("write");
+        let started = Instant::now();
+        std::fs::rename(&tmp, &self.file).expect("rename");
+        let event = async_rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(5), self.events.recv())
+                .await
+                .expect("applied within 5 s")
+                .expect("event")
+        });
+        let took = started.elapsed();
+        assert_eq!(event.outcome, Outcome::Applied, "{}", event.summary());
+        took.saturating_sub(self.debounce)
+    }
+}
+
+impl Drop for WatchedFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,0 +1,140 @@
+//! A handler alone in a sandbox, called export by export: what
+//! `hotreload conform` and the benchmarks use to look inside a handler
+//! without a runtime around it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::outcome::SupportLevel;
+use crate::sandbox::{
+    CallFailure, CallReport, CompiledHandler, HandlerInstance, Sandbox, SandboxOptions,
+};
+use crate::settings::Limits;
+
+/// What one call of a [`Probe`] gave, and what it cost.
+#[derive(Debug, Clone)]
+pub struct ProbeCall<T> {
+    /// The answer, or why there was none.
+    pub result: Result<T, CallFailure>,
+    /// Fuel used (a lower bound when the call was interrupted).
+    pub fuel: u64,
+    /// Wall time of the call.
+    pub elapsed: Duration,
+}
+
+/// A `Probe` is one compiled handler with at most one live instance, whose
+/// exports are called directly under the given limits.
+///
+/// After a call is cut off, the next call brings up a fresh instance
+/// first, as the runtime does.
+///
+/// ```no_run
+/// use hotreload::{Limits, Probe, SandboxOptions};
+/// let wasm = std::fs::read("logging.wasm").unwrap();
+/// let mut probe = Probe::new(&wasm, Limits::default(), SandboxOptions::default()).unwrap();
+/// let call = probe.validate(r#"{"level": "debug"}"#);
+/// assert!(call.result.is_ok());
+/// println!("validate took {:?} and {} fuel", call.elapsed, call.fuel);
+/// ```
+pub struct Probe {
+    sandbox: Sandbox,
+    handler: Arc<CompiledHandler>,
+    limits: Limits,
+    instance: Option<HandlerInstance>,
+}
+
+impl Probe {
+    /// Compiles `wasm` in a sandbox of its own.
+    ///
+    /// # Errors
+    /// [`Error::HandlerLoad`] naming what is wrong with the handler, or
+    /// [`Error::Engine`].
+    pub fn new(wasm: &[u8], limits: Limits, options: SandboxOptions) -> Result<Probe, Error> {
+        let sandbox = Sandbox::new(options, None)?;
+        let handler = sandbox.compile(wasm).map_err(|reason| Error::HandlerLoad {
+            component: "probe".into(),
+            handler: "<bytes>".into(),
+            reason,
+        })?;
+        Ok(Probe {
+            sandbox,
+            handler: Arc::new(handler),
+            limits,
+            instance: None,
+        })
+    }
+
+    /// SHA-256 of the handler, hex.
+    pub fn handler_hash(&self) -> &str {
+        &self.handler.hash
+    }
+
+    /// The limits calls run under.
+    pub fn limits_mut(&mut self) -> &mut Limits {
+        &mut self.limits
+    }
+
+    /// Replaces the instance with a fresh one and returns its support level.
+    pub fn instantiate(&mut self) -> ProbeCall<SupportLevel> {
+        self.instance = None;
+        let started = Instant::now();
+        let report = self
+            .handler
+            .instantiate(&self.sandbox, "probe".into(), &self.limits);
+        let elapsed = started.elapsed();
+        ProbeCall {
+            result: report.result.map(|i| {
+                let level = i.support_level();
+                self.instance = Some(i);
+                level
+            }),
+            fuel: report.fuel,
+            elapsed,
+        }
+    }
+
+    fn call<T>(
+        &mut self,
+        f: impl FnOnce(&mut HandlerInstance, &Limits) -> CallReport<T>,
+    ) -> ProbeCall<T> {
+        if self.instance.as_ref().is_none_or(|i| i.is_poisoned()) {
+            let fresh = self.instantiate();
+            if let Err(e) = fresh.result {
+                return ProbeCall {
+                    result: Err(e),
+                    fuel: fresh.fuel,
+                    elapsed: fresh.elapsed,
+                };
+            }
+        }
+        let instance = self.instance.as_mut().expect("instance is present");
+        let started = Instant::now();
+        let report = f(instance, &self.limits);
+        ProbeCall {
+            result: report.result,
+            fuel: report.fuel,
+            elapsed: started.elapsed(),
+        }
+    }
+
+    /// Calls `validate(config)`.
+    pub fn validate(&mut self, config: &str) -> ProbeCall<()> {
+        self.call(|i, l| i.validate(l, config))
+    }
+
+    /// Calls `can-reload(old, new)`.
+    pub fn can_reload(&mut self, old: &str, new: &str) -> ProbeCall<bool> {
+        self.call(|i, l| i.can_reload(l, old, new))
+    }
+
+    /// Calls `reload(old, new)`; the output is checked against the output bound.
+    pub fn reload(&mut self, old: Option<&str>, new: &str) -> ProbeCall<Option<String>> {
+        self.call(|i, l| i.reload(l, old, new))
+    }
+
+    /// Calls `rollback(config)`.
+    pub fn rollback(&mut self, config: &str) -> ProbeCall<()> {
+        self.call(|i, l| i.rollback(l, config))
+    }
+}
