@@ -241,6 +241,22 @@ pub fn time(warmup: usize, n: usize, mut f: impl FnMut()) -> Summary {
     Summary::of(&mut samples)
 }
 
+/// A new, empty directory under the system's temporary directory.
+///
+/// # Panics
+/// When it cannot be created.
+pub fn temp_dir(what: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "hotreload-bench-{what}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
 /// The resident memory of this process, in KiB (Linux).
 pub fn resident_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -277,14 +293,7 @@ impl WatchedFile {
     /// # Panics
     /// On I/O errors in the temporary directory.
     pub fn start(async_rt: &tokio::runtime::Runtime, debounce: Duration) -> WatchedFile {
-        let dir = std::env::temp_dir().join(format!(
-            "hotreload-bench-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
-        ));
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        let dir = temp_dir("watch");
         let file = dir.join("logging.json");
         std::fs::write(&file, CONFIG_1K).expect("write");
         let runtime = runtime_with_logging(Settings::default(), async_rt);

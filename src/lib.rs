@@ -54,10 +54,13 @@
 
 #[cfg(feature = "cli")]
 pub mod bench;
+pub mod conform;
 pub mod daemon;
 mod diff;
 mod error;
 mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 mod manager;
 mod outcome;
 mod probe;

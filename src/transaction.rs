@@ -75,6 +75,9 @@ pub(crate) struct ComponentState {
     pub(crate) support: Option<SupportLevel>,
     /// How many instances were created, the first included.
     pub(crate) instances_created: u64,
+    /// The version committed before this process started (from the
+    /// last-known-good record), so numbering goes on across restarts.
+    pub(crate) base_version: u64,
 }
 
 /// A reload request.
@@ -139,6 +142,24 @@ fn host_error(message: impl Into<String>) -> EventError {
         message: message.into(),
         field: None,
     }
+}
+
+/// Parses the input into the attempt, or ends it as rejected in the parse phase.
+fn parse_into(
+    a: &mut Attempt,
+    input: ConfigInput,
+    limit: usize,
+) -> Result<(Arc<Value>, Arc<str>), Ending> {
+    let (new, text) = parse(input, limit).map_err(|m| {
+        Ending::failed(
+            Outcome::Rejected,
+            Phase::Parse,
+            Cause::Invalid,
+            host_error(m),
+        )
+    })?;
+    a.new = Some(new.clone());
+    Ok((new, text))
 }
 
 /// Parses the input; the text is what the handler will see.
@@ -231,10 +252,22 @@ impl ComponentState {
             .fresh_instance(ctx, a)
             .map_err(|e| (Phase::Instantiate, e))
             .and_then(|()| {
+                // Transient failures are retried here too, as in a reload.
                 let instance = self.instance.as_mut().expect("fresh instance");
-                let r = instance.reload(&self.limits, None, &committed.input_text);
-                a.fuel += r.fuel;
-                r.result.map(|_| ()).map_err(|e| (Phase::Reload, e))
+                let mut tries = 0;
+                loop {
+                    let r = instance.reload(&self.limits, None, &committed.input_text);
+                    a.fuel += r.fuel;
+                    match r.result {
+                        Ok(_) => return Ok(()),
+                        Err(e) if e.is_transient() && tries < self.limits.max_retries => {
+                            tries += 1;
+                            a.retries += 1;
+                            std::thread::sleep(self.limits.retry_interval);
+                        }
+                        Err(e) => return Err((Phase::Reload, e)),
+                    }
+                }
             });
         match &result {
             Ok(()) => self.degraded = false,
@@ -330,7 +363,11 @@ impl ComponentState {
         let staged = subscribers
             .stage(effective.clone())
             .map_err(|m| (Phase::Apply, Cause::Subscriber, host_error(m)))?;
-        let version = self.committed.as_ref().map_or(0, |c| c.version) + 1;
+        let version = self
+            .committed
+            .as_ref()
+            .map_or(self.base_version, |c| c.version)
+            + 1;
         if let Some(lkg) = ctx.lkg {
             let record = Persisted {
                 component: self.name.to_string(),
@@ -365,33 +402,16 @@ impl ComponentState {
 
     /// The first load: a fresh instance, validate, `reload(none, new)`, commit.
     pub(crate) fn load(&mut self, ctx: &Context<'_>, req: Request) -> Arc<Event> {
-        let mut a = Attempt {
-            started: Instant::now(),
-            at: SystemTime::now(),
-            kind: req.kind,
-            config_path: req.config_path,
-            old: self.committed.as_ref().map(|c| c.input.clone()),
-            new: None,
-            retries: 0,
-            fuel: 0,
-        };
+        let mut a = self.attempt(req.kind, req.config_path);
         let end = self.load_steps(ctx, &mut a, req.input);
         self.event(ctx, a, end)
     }
 
     fn load_steps(&mut self, ctx: &Context<'_>, a: &mut Attempt, input: ConfigInput) -> Ending {
-        let (new, text) = match parse(input, self.limits.output_bytes) {
+        let (new, text) = match parse_into(a, input, self.limits.output_bytes) {
             Ok(p) => p,
-            Err(m) => {
-                return Ending::failed(
-                    Outcome::Rejected,
-                    Phase::Parse,
-                    Cause::Invalid,
-                    host_error(m),
-                );
-            }
+            Err(end) => return end,
         };
-        a.new = Some(new.clone());
         if let Err(e) = self.fresh_instance(ctx, a) {
             return self.load_failed(ctx, a, Phase::Instantiate, e);
         }
@@ -457,16 +477,7 @@ impl ComponentState {
             .committed
             .clone()
             .expect("components are added with a configuration in force");
-        let mut a = Attempt {
-            started: Instant::now(),
-            at: SystemTime::now(),
-            kind: req.kind,
-            config_path: req.config_path,
-            old: Some(committed.input.clone()),
-            new: None,
-            retries: 0,
-            fuel: 0,
-        };
+        let mut a = self.attempt(req.kind, req.config_path);
         let end = self.reload_steps(ctx, &mut a, &committed, req.input);
         self.event(ctx, a, end)
     }
@@ -479,18 +490,10 @@ impl ComponentState {
         input: ConfigInput,
     ) -> Ending {
         // 1. parse
-        let (new, text) = match parse(input, self.limits.output_bytes) {
+        let (new, text) = match parse_into(a, input, self.limits.output_bytes) {
             Ok(p) => p,
-            Err(m) => {
-                return Ending::failed(
-                    Outcome::Rejected,
-                    Phase::Parse,
-                    Cause::Invalid,
-                    host_error(m),
-                );
-            }
+            Err(end) => return end,
         };
-        a.new = Some(new.clone());
 
         // 2. unchanged? (a degraded component goes on, to recover)
         if *new == *old.input && !self.degraded {
@@ -757,4 +760,19 @@ fn effective_of(output: Option<String>, new: &Arc<Value>) -> Result<Arc<Value>, 
             .map(Arc::new)
             .map_err(|e| format!("the effective configuration is not JSON: {e}")),
     }
+}
+
+/// The host's handling of a handler's outputs, for the fuzzer: the
+/// effective configuration parsed, a failure bounded, an event summarised.
+#[doc(hidden)]
+pub(crate) fn check_output_handling(output: &str, message: &str, field: &str) {
+    let new = Arc::new(Value::Null);
+    let _ = effective_of(Some(output.to_owned()), &new);
+    let failure = crate::sandbox::bound_failure(message.to_owned(), Some(field.to_owned()));
+    if let CallFailure::Refused(f) = &failure {
+        assert!(f.message.len() <= 4096 + 64);
+        assert!(f.field.as_ref().is_none_or(|x| x.len() <= 4096 + 64));
+    }
+    let e = error_of(&failure);
+    let _ = e.message.len();
 }

@@ -201,7 +201,7 @@ pub(crate) fn run(args: BenchArgs) -> std::process::ExitCode {
     let mut cached = Vec::new();
     let runs = if args.quick { 2 } else { 5 };
     for _ in 0..runs {
-        let dir = tempfile_dir();
+        let dir = bench::temp_dir("start");
         let t = std::time::Instant::now();
         drop(bench::start_components(&handlers, Some(&dir), &rt));
         cold.push(t.elapsed());
@@ -289,18 +289,6 @@ pub(crate) fn run(args: BenchArgs) -> std::process::ExitCode {
         );
     }
     std::process::ExitCode::SUCCESS
-}
-
-fn tempfile_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "hotreload-bench-start-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
 }
 
 fn language(path: &PathBuf, calls: usize, instances: usize) -> Result<(Summary, Summary), String> {

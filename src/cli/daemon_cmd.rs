@@ -6,15 +6,7 @@ use std::process::ExitCode;
 use hotreload::daemon::{self, Daemon, Manifest};
 use tokio::signal::unix::{SignalKind, signal};
 
-/// The handlers compiled into this binary, for `handler = "bundled:NAME"`.
-pub(crate) fn bundled(name: &str) -> Option<&'static [u8]> {
-    match name {
-        "logging" => Some(hotreload_handlers::LOGGING),
-        "plugin" => Some(hotreload_handlers::PLUGIN),
-        "chaos" => Some(hotreload_handlers::CHAOS),
-        _ => None,
-    }
-}
+use hotreload_handlers::by_name as bundled;
 
 /// How `run` prints events on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -1,6 +1,7 @@
 //! Command-line surfaces: argument parsing and one module per command.
 
 mod bench_cmd;
+mod conform_cmd;
 mod daemon_cmd;
 mod scenarios;
 mod try_cmd;
@@ -46,6 +47,9 @@ enum Command {
     /// The reload-latency benchmark: medians, p99s and ratios to a native
     /// floor, as a table (or `--json`).
     Bench(bench_cmd::BenchArgs),
+    /// The conformance kit: is this handler sound? One line per check;
+    /// exit 0 only when all pass.
+    Conform(conform_cmd::ConformArgs),
     /// Run the built-in scenario suite against the bundled handlers.
     Test {
         /// Print each scenario's events as well.
@@ -76,6 +80,7 @@ pub(crate) fn init_tracing(verbose: bool) {
 pub(crate) fn run_sync(cli: Cli) -> Result<ExitCode, Cli> {
     match cli.command {
         Command::Bench(args) => Ok(bench_cmd::run(args)),
+        Command::Conform(args) => Ok(conform_cmd::run(args)),
         command => Err(Cli { command }),
     }
 }
@@ -89,7 +94,9 @@ pub(crate) async fn run(cli: Cli) -> ExitCode {
         } => daemon_cmd::run(&manifest, events_format).await,
         Command::Validate { manifest } => daemon_cmd::validate(&manifest).await,
         Command::Test { verbose } => scenarios::run(verbose).await,
-        Command::Bench(_) => unreachable!("bench runs outside the async runtime"),
+        Command::Bench(_) | Command::Conform(_) => {
+            unreachable!("run_sync runs these outside the async runtime")
+        }
     }
 }
 

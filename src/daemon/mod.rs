@@ -93,11 +93,13 @@ impl Daemon {
                 }),
                 None => None,
             };
+            let after = saved.as_ref().map_or(0, |s| s.version);
             let spec = |input: ConfigInput, kind: EventKind| {
                 ComponentSpec::new(decl.name.clone(), handler.clone(), input)
                     .limits(decl.limits.clone())
                     .config_path(path_text.clone())
                     .kind(kind)
+                    .after_version(after)
             };
             if let HandlerRef::File(p) = &decl.handler
                 && let Ok(bytes) = std::fs::read(p)

@@ -63,6 +63,7 @@ pub struct ComponentSpec {
     limits: LimitOverrides,
     config_path: Option<String>,
     kind: EventKind,
+    base_version: u64,
 }
 
 impl ComponentSpec {
@@ -79,7 +80,15 @@ impl ComponentSpec {
             limits: LimitOverrides::default(),
             config_path: None,
             kind: EventKind::Initial,
+            base_version: 0,
         }
+    }
+
+    /// Goes on numbering versions after `version` (what a restart on a
+    /// last-known-good record of that version does).
+    pub fn after_version(mut self, version: u64) -> Self {
+        self.base_version = version;
+        self
     }
 
     /// Overrides some of the runtime's limits for this component.
@@ -147,6 +156,15 @@ impl Inner {
             rollback_on_failure: self.settings.rollback_on_failure,
             fresh_instance_per_reload: self.settings.fresh_instance_per_reload,
         }
+    }
+
+    fn slots(&self) -> Vec<Arc<Slot>> {
+        self.components
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     fn slot(&self, name: &str) -> Result<Arc<Slot>, Error> {
@@ -361,6 +379,7 @@ impl Runtime {
             subscribers: subscribers.clone(),
             support: None,
             instances_created: 0,
+            base_version: spec.base_version,
         };
         let inner = self.inner.clone();
         let request = Request {
@@ -554,14 +573,7 @@ impl Runtime {
 
     /// Where every component stands (waits for reloads in flight).
     pub async fn components(&self) -> Vec<ComponentInfo> {
-        let slots: Vec<Arc<Slot>> = self
-            .inner
-            .components
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let slots = self.inner.slots();
         let mut out = Vec::with_capacity(slots.len());
         for slot in slots {
             let state = slot.state.lock().await;
@@ -648,14 +660,7 @@ impl Runtime {
     /// finish (or roll back), and drops every handler instance.
     pub async fn shutdown(&self) {
         self.inner.closed.store(true, Ordering::SeqCst);
-        let slots: Vec<Arc<Slot>> = self
-            .inner
-            .components
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let slots = self.inner.slots();
         for slot in slots {
             let mut state = slot.state.lock().await;
             state.instance = None;

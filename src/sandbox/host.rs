@@ -166,4 +166,16 @@ impl ResourceLimiter for MemoryLimiter {
     ) -> wasmtime::Result<bool> {
         Ok(self.grow(desired.saturating_sub(current) as u64 * TABLE_ELEMENT_BYTES))
     }
+
+    // A growth the limiter allowed can still fail further down (the pooling
+    // allocator's slot sizes): that is the memory limit too.
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.refused = true;
+        Ok(())
+    }
+
+    fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.refused = true;
+        Ok(())
+    }
 }

@@ -209,10 +209,19 @@ fn bounded(mut text: String) -> String {
 }
 
 fn failure(f: bindings::Failure) -> CallFailure {
+    let mut r = bound_failure(f.message, f.field);
+    if let CallFailure::Refused(h) = &mut r {
+        h.transient = f.transient;
+    }
+    r
+}
+
+/// A handler's failure record, its texts cut to a bounded length.
+pub(crate) fn bound_failure(message: String, field: Option<String>) -> CallFailure {
     CallFailure::Refused(HandlerFailure {
-        message: bounded(f.message),
-        field: f.field.map(bounded),
-        transient: f.transient,
+        message: bounded(message),
+        field: field.map(bounded),
+        transient: false,
     })
 }
 

@@ -19,7 +19,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 pub(crate) use self::host::HostState;
 pub use self::instance::CallFailure;
-pub(crate) use self::instance::{CallReport, HandlerInstance};
+pub(crate) use self::instance::{CallReport, HandlerInstance, bound_failure};
 use self::watchdog::Watchdog;
 use crate::error::Error;
 
@@ -188,8 +188,12 @@ impl Sandbox {
                 std::fs::create_dir_all(dir)?;
             }
             let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-            std::fs::write(&tmp, &data)?;
-            std::fs::rename(&tmp, &path)
+            let written = std::fs::write(&tmp, &data).and_then(|()| std::fs::rename(&tmp, &path));
+            if written.is_err() {
+                // A full disk must not keep a half-written artifact either.
+                let _ = std::fs::remove_file(&tmp);
+            }
+            written
         })();
         if let Err(e) = result {
             tracing::warn!(cache = %path.display(), "cannot write the compiled-code cache: {e}");

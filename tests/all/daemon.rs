@@ -12,14 +12,7 @@ use tokio::sync::broadcast;
 
 const DEBOUNCE_MS: u64 = 50;
 
-pub(crate) fn bundled(name: &str) -> Option<&'static [u8]> {
-    match name {
-        "logging" => Some(hotreload_handlers::LOGGING),
-        "plugin" => Some(hotreload_handlers::PLUGIN),
-        "chaos" => Some(hotreload_handlers::CHAOS),
-        _ => None,
-    }
-}
+use hotreload_handlers::by_name as bundled;
 
 pub(crate) struct Setup {
     pub(crate) dir: tempfile::TempDir,

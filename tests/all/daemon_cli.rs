@@ -164,6 +164,14 @@ fn survives_sigkill_at_random_points_50_of_50() {
             record.input
         );
         assert_eq!(record.effective["level"], record.input["level"]);
+        // Versions go on across restarts; a record never goes back.
+        assert!(
+            committed_versions
+                .last()
+                .is_none_or(|&v| record.version > v),
+            "round {round}: version {} after {committed_versions:?}",
+            record.version
+        );
         committed_versions.push(record.version);
     }
     eprintln!("50 rounds; committed versions seen: {committed_versions:?}");

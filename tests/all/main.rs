@@ -2,12 +2,18 @@
 
 mod cache;
 mod cli;
+mod conform;
 mod contract;
+mod crash;
 mod daemon;
 mod daemon_cli;
 mod events;
+mod fuzz_corpus;
+mod hostile;
 mod limits;
+mod load;
 mod loading;
+mod properties;
 mod subscribers;
 mod transaction;
 

@@ -444,3 +444,26 @@ async fn reloads_after_shutdown_are_refused() {
         Err(hotreload::Error::ShutDown)
     ));
 }
+
+/// Found by the property test: the configuration in force fails once,
+/// transiently, on every fresh instance. Restoring it after a trap must
+/// retry that failure, as a reload does, not declare the component degraded.
+#[tokio::test]
+async fn restoring_retries_a_transient_failure() {
+    let rt = with_chaos(LimitOverrides::default()).await;
+    let e = reload(&rt, "chaos", json!({"n": 1, "reload": "transient:1"})).await;
+    assert_eq!(e.outcome, Outcome::Applied);
+    let e = reload(
+        &rt,
+        "chaos",
+        json!({"n": 2, "reload": "fail", "rollback": "trap"}),
+    )
+    .await;
+    assert_eq!(e.outcome, Outcome::RolledBack, "{}", e.summary());
+    assert!(
+        e.retries >= 1,
+        "the restore's transient failure was retried"
+    );
+    assert!(!rt.components().await[0].degraded);
+    assert_eq!(rt.current("chaos").unwrap()["n"], 1);
+}

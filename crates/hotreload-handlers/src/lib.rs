@@ -15,3 +15,14 @@
 #![deny(missing_docs)]
 
 include!(concat!(env!("OUT_DIR"), "/handlers.rs"));
+
+/// A bundled handler by name (`logging`, `plugin`, `chaos`), as the
+/// daemon's `handler = "bundled:NAME"` names it.
+pub fn by_name(name: &str) -> Option<&'static [u8]> {
+    match name {
+        "logging" => Some(LOGGING),
+        "plugin" => Some(PLUGIN),
+        "chaos" => Some(CHAOS),
+        _ => None,
+    }
+}

@@ -3,11 +3,12 @@
 //!
 //! ```text
 //! extism-bench [PLUGIN.wasm] [--config PATH] [--json]
-//!              [--iterations N] [--instances N] [--warmup N]
+//!              [--iterations N] [--instances N] [--warmup N] [--rounds N]
 //! ```
 //!
 //! The plugin is compiled once (`CompiledPlugin`); then, each sample timed
-//! on its own and every sample kept (median and p99 from the sorted list):
+//! on its own and every sample kept (median and p99 from the sorted list),
+//! the workloads taking turns in `--rounds` rounds (default 5):
 //!
 //! - `new_instance`: `Plugin::new_from_compiled`. Extism instantiates lazily,
 //!   so this creates the store and links the imports but runs no wasm.
@@ -43,7 +44,16 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 const USAGE: &str = "usage: extism-bench [PLUGIN.wasm] [--config PATH] [--json] \
-[--iterations N] [--instances N] [--warmup N]";
+[--iterations N] [--instances N] [--warmup N] [--rounds N]";
+
+/// The workloads, in the order they run within a round and are reported.
+const WORKLOADS: [&str; 5] = [
+    "new_instance",
+    "new_instance_ready",
+    "validate_warm",
+    "reload_warm",
+    "native_floor",
+];
 
 struct Args {
     plugin: PathBuf,
@@ -53,8 +63,11 @@ struct Args {
     iterations: usize,
     /// Samples for each instance workload.
     instances: usize,
-    /// Untimed runs before each workload.
+    /// Untimed runs before each workload's first round (a tenth of it
+    /// before later rounds).
     warmup: usize,
+    /// Rounds in which the workloads take turns.
+    rounds: usize,
 }
 
 fn crate_dir() -> PathBuf {
@@ -63,12 +76,14 @@ fn crate_dir() -> PathBuf {
 
 fn parse_args() -> Result<Args> {
     let mut args = Args {
-        plugin: crate_dir().join("../target/wasm32-unknown-unknown/wasm/extism_logging_plugin.wasm"),
+        plugin: crate_dir()
+            .join("../target/wasm32-unknown-unknown/wasm/extism_logging_plugin.wasm"),
         config: crate_dir().join("../../data/logging-1k.json"),
         json: false,
         iterations: 5_000,
         instances: 2_000,
         warmup: 200,
+        rounds: 5,
     };
     let mut it = std::env::args().skip(1);
     let number = |flag: &str, v: Option<String>| -> Result<usize> {
@@ -83,6 +98,7 @@ fn parse_args() -> Result<Args> {
             "--iterations" => args.iterations = number("--iterations", it.next())?,
             "--instances" => args.instances = number("--instances", it.next())?,
             "--warmup" => args.warmup = number("--warmup", it.next())?,
+            "--rounds" => args.rounds = number("--rounds", it.next())?,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -91,8 +107,8 @@ fn parse_args() -> Result<Args> {
             s => args.plugin = s.into(),
         }
     }
-    if args.iterations == 0 || args.instances == 0 {
-        bail!("--iterations and --instances must be at least 1");
+    if args.rounds == 0 || args.iterations < args.rounds || args.instances < args.rounds {
+        bail!("--rounds must be at least 1, --iterations and --instances at least --rounds");
     }
     Ok(args)
 }
@@ -123,18 +139,17 @@ fn stats(mut samples: Vec<u64>) -> Stats {
     }
 }
 
-/// Runs `f` `warmup` times untimed, then `n` times timed one by one.
-fn measure(warmup: usize, n: usize, mut f: impl FnMut()) -> Stats {
+/// Runs `f` `warmup` times untimed, then `n` times timed one by one,
+/// adding the samples to `into`.
+fn measure(into: &mut Vec<u64>, warmup: usize, n: usize, mut f: impl FnMut()) {
     for _ in 0..warmup {
         f();
     }
-    let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
         let start = Instant::now();
         f();
-        samples.push(start.elapsed().as_nanos() as u64);
+        into.push(start.elapsed().as_nanos() as u64);
     }
-    stats(samples)
 }
 
 /// The plugin's refusal, parsed from its error text (the handler's
@@ -162,7 +177,10 @@ fn check(plugin: &mut Plugin, config_1k: &str) -> Result<String> {
         .call("validate", config_1k)
         .context("the plugin refuses the 1 KiB config")?;
     if !out.is_empty() {
-        bail!("validate produced output: {:?}", String::from_utf8_lossy(out));
+        bail!(
+            "validate produced output: {:?}",
+            String::from_utf8_lossy(out)
+        );
     }
     let effective: &str = plugin.call("reload", config_1k)?;
     if effective != native {
@@ -238,8 +256,7 @@ fn main() -> Result<()> {
     // but wasmtime's on-disk compilation cache, which is off so the run
     // writes nothing outside the repository (it only affects this step).
     let started = Instant::now();
-    let compiled =
-        CompiledPlugin::new(PluginBuilder::new(wasm.as_slice()).with_cache_disabled())?;
+    let compiled = CompiledPlugin::new(PluginBuilder::new(wasm.as_slice()).with_cache_disabled())?;
     let compile_ms = started.elapsed().as_secs_f64() * 1e3;
 
     let mut warm = Plugin::new_from_compiled(&compiled)?;
@@ -248,55 +265,62 @@ fn main() -> Result<()> {
 
     let config_1k = config_1k.as_str();
     let w = args.warmup;
-    let mut results: Vec<(&str, Stats)> = Vec::new();
-
-    eprintln!("new_instance ...");
-    results.push((
-        "new_instance",
-        measure_with_drop_outside(w, args.instances, || {
-            Plugin::new_from_compiled(&compiled).expect("new plugin")
-        }),
-    ));
-
-    eprintln!("new_instance_ready ...");
-    results.push((
-        "new_instance_ready",
-        measure_with_drop_outside(w, args.instances, || {
-            let mut p = Plugin::new_from_compiled(&compiled).expect("new plugin");
-            let level: &str = p.call("support_level", "").expect("support_level");
-            assert_eq!(level, "full");
-            p
-        }),
-    ));
-
-    eprintln!("validate_warm ...");
-    results.push((
-        "validate_warm",
-        measure(w, args.iterations, || {
-            let out: &[u8] = warm
-                .call("validate", black_box(config_1k))
-                .expect("validate");
-            assert!(out.is_empty());
-        }),
-    ));
-
-    eprintln!("reload_warm ...");
-    results.push((
-        "reload_warm",
-        measure(w, args.iterations, || {
-            let out: &str = warm.call("reload", black_box(config_1k)).expect("reload");
-            black_box(out);
-        }),
-    ));
-
-    eprintln!("native_floor ...");
-    results.push((
-        "native_floor",
-        measure(w, args.iterations, || {
-            let c = config::parse(black_box(config_1k)).map_err(|r| r.message);
-            black_box(c.expect("valid").to_json());
-        }),
-    ));
+    // The workloads take turns, in `rounds` rounds of 1/rounds of their
+    // samples each, so that a slow spell of this shared machine falls on
+    // all of them alike rather than on whichever ran then.
+    let mut samples: [Vec<u64>; WORKLOADS.len()] = Default::default();
+    for round in 0..args.rounds {
+        let share = |total: usize| total / args.rounds + usize::from(round < total % args.rounds);
+        // The full warm-up before the first round, a short one before others.
+        let warmup = if round == 0 { w } else { w.div_ceil(10) };
+        eprintln!("round {}/{} ...", round + 1, args.rounds);
+        for (i, name) in WORKLOADS.iter().enumerate() {
+            let into = &mut samples[i];
+            match *name {
+                "new_instance" => {
+                    measure_with_drop_outside(into, warmup, share(args.instances), || {
+                        Plugin::new_from_compiled(&compiled).expect("new plugin")
+                    })
+                }
+                "new_instance_ready" => {
+                    measure_with_drop_outside(into, warmup, share(args.instances), || {
+                        let mut p = Plugin::new_from_compiled(&compiled).expect("new plugin");
+                        let level: &str = p.call("support_level", "").expect("support_level");
+                        assert_eq!(level, "full");
+                        p
+                    })
+                }
+                "validate_warm" => measure(into, warmup, share(args.iterations), || {
+                    let out: &[u8] = warm
+                        .call("validate", black_box(config_1k))
+                        .expect("validate");
+                    assert!(out.is_empty());
+                }),
+                "reload_warm" => measure(into, warmup, share(args.iterations), || {
+                    let out: &str = warm.call("reload", black_box(config_1k)).expect("reload");
+                    black_box(out);
+                }),
+                "native_floor" => measure(into, warmup, share(args.iterations), || {
+                    let c = config::parse(black_box(config_1k)).map_err(|r| r.message);
+                    black_box(c.expect("valid").to_json());
+                }),
+                other => unreachable!("workload {other}"),
+            }
+        }
+    }
+    if let Some(dir) = std::env::var_os("EXTISM_BENCH_SAMPLES") {
+        // Raw samples in run order (ns, one a line), one file per workload.
+        for (name, s) in WORKLOADS.iter().zip(&samples) {
+            let text: String = s.iter().map(|x| format!("{x}\n")).collect();
+            let path = PathBuf::from(&dir).join(format!("{name}.txt"));
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    let results: Vec<(&str, Stats)> = WORKLOADS
+        .iter()
+        .zip(samples)
+        .map(|(name, s)| (*name, stats(s)))
+        .collect();
     let load_after = load_average();
 
     let settings = json!({
@@ -310,28 +334,51 @@ fn main() -> Result<()> {
         "log_level": "extism default (no log callback): the plugin's info! in reload is skipped",
     });
     if args.json {
-        let mut res = serde_json::Map::new();
-        for (name, s) in &results {
-            res.insert(
-                (*name).to_owned(),
-                json!({"median_ns": s.median_ns, "p99_ns": s.p99_ns, "min_ns": s.min_ns, "iterations": s.iterations}),
-            );
-        }
-        let out = json!({
-            "extism_version": extism_version,
-            "wasmtime_version_used_by_extism": wasmtime_version,
-            "plugin": args.plugin.display().to_string(),
-            "plugin_bytes": wasm.len(),
-            "config": args.config.display().to_string(),
-            "config_bytes": config_1k.len(),
-            "compile_ms": (compile_ms * 10.0).round() / 10.0,
-            "warmup": w,
-            "settings": settings,
-            "checks": {"passed": true, "level_loud_message": loud},
-            "load_average": {"before": load_before, "after": load_after},
-            "results": Value::Object(res),
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        // Built by hand to keep the keys in this order (serde_json's map is
+        // sorted, and `preserve_order` would change the sorted-map behaviour
+        // that config.rs relies on for its "smallest unknown key" rule).
+        let results: Vec<String> = results
+            .iter()
+            .map(|(name, s)| {
+                format!(
+                    "    {}: {{\"median_ns\": {}, \"p99_ns\": {}, \"iterations\": {}, \"min_ns\": {}}}",
+                    json!(name),
+                    s.median_ns,
+                    s.p99_ns,
+                    s.iterations,
+                    s.min_ns
+                )
+            })
+            .collect();
+        let fields = [
+            ("extism_version", json!(extism_version)),
+            ("wasmtime_version_used_by_extism", json!(wasmtime_version)),
+            ("results", Value::Null),
+            ("plugin", json!(display(&args.plugin))),
+            ("plugin_bytes", json!(wasm.len())),
+            ("config", json!(display(&args.config))),
+            ("config_bytes", json!(config_1k.len())),
+            ("compile_ms", json!((compile_ms * 10.0).round() / 10.0)),
+            ("warmup", json!(w)),
+            ("rounds", json!(args.rounds)),
+            ("settings", settings),
+            (
+                "checks",
+                json!({"passed": true, "level_loud_message": loud}),
+            ),
+            (
+                "load_average",
+                json!({"before": load_before, "after": load_after}),
+            ),
+        ];
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| match *k {
+                "results" => format!("  \"results\": {{\n{}\n  }}", results.join(",\n")),
+                _ => format!("  {}: {}", json!(k), v),
+            })
+            .collect();
+        println!("{{\n{}\n}}", body.join(",\n"));
     } else {
         println!(
             "extism {extism_version} (wasmtime {wasmtime_version}); plugin {} bytes, config {} bytes, compiled in {compile_ms:.1} ms",
@@ -359,18 +406,29 @@ fn main() -> Result<()> {
 
 /// Like `measure`, but `f` returns what it made, which is dropped after the
 /// sample is taken.
-fn measure_with_drop_outside<T>(warmup: usize, n: usize, mut f: impl FnMut() -> T) -> Stats {
+fn measure_with_drop_outside<T>(
+    into: &mut Vec<u64>,
+    warmup: usize,
+    n: usize,
+    mut f: impl FnMut() -> T,
+) {
     for _ in 0..warmup {
         drop(f());
     }
-    let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
         let start = Instant::now();
         let made = f();
-        samples.push(start.elapsed().as_nanos() as u64);
+        into.push(start.elapsed().as_nanos() as u64);
         drop(black_box(made));
     }
-    stats(samples)
+}
+
+/// A path as given, or canonical when it exists.
+fn display(path: &std::path::Path) -> String {
+    path.canonicalize()
+        .unwrap_or_else(|_| path.to_owned())
+        .display()
+        .to_string()
 }
 
 fn human(ns: u64) -> String {

@@ -1,0 +1,300 @@
+//! The conformance kit for handler authors: is this handler sound?
+//!
+//! [`conform`] loads a handler and checks what the runtime relies on: that
+//! it exports the world, that `support-level` is stable, that `validate` is
+//! deterministic and answers malformed input with a `failure` instead of
+//! trapping, that `reload(none, c)` succeeds for a configuration it
+//! validated, that `rollback` to the previous configuration succeeds, and
+//! how much fuel and time each phase takes against the default limits.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::probe::{Probe, ProbeCall};
+use crate::sandbox::{CallFailure, SandboxOptions};
+use crate::settings::Limits;
+
+/// One check and its verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Check {
+    /// What was checked.
+    pub name: String,
+    /// Whether it held.
+    pub passed: bool,
+    /// What was seen.
+    pub detail: String,
+}
+
+/// Fuel and time one export took on a valid configuration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhaseCost {
+    /// The export.
+    pub phase: String,
+    /// Fuel used.
+    pub fuel: u64,
+    /// The default fuel limit per call.
+    pub fuel_limit: u64,
+    /// Wall time, microseconds.
+    pub micros: u64,
+    /// The default deadline of this export, microseconds.
+    pub deadline_micros: u64,
+}
+
+/// The kit's verdict on a handler.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConformReport {
+    /// SHA-256 of the handler.
+    pub handler_hash: String,
+    /// Every check, in order.
+    pub checks: Vec<Check>,
+    /// What each phase cost.
+    pub phases: Vec<PhaseCost>,
+}
+
+impl ConformReport {
+    /// True when every check passed.
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.passed)
+    }
+}
+
+/// Inputs every handler must answer with a `failure`: malformed JSON,
+/// empty and huge text, nesting deeper than any configuration needs.
+fn malformed_inputs() -> Vec<(&'static str, String)> {
+    vec![
+        ("empty text", String::new()),
+        ("truncated JSON", r#"{"level": "de"#.to_owned()),
+        ("text that is not JSON", "level = debug".to_owned()),
+        ("a huge text that is not JSON", "x".repeat(512 * 1024)),
+        (
+            "10,000 nested arrays",
+            format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)),
+        ),
+        (
+            "5,000 nested objects",
+            format!("{}1{}", "{\"a\":".repeat(5_000), "}".repeat(5_000)),
+        ),
+        (
+            "raw control characters",
+            "{\"\u{0}\": \"\u{1}\"}".to_owned(),
+        ),
+    ]
+}
+
+/// Valid JSON a handler may accept or refuse, but must not trap on.
+fn odd_inputs() -> Vec<(&'static str, String)> {
+    vec![
+        ("null", "null".to_owned()),
+        ("a bare string", r#""config""#.to_owned()),
+        ("an array", "[1, 2, 3]".to_owned()),
+        (
+            "a huge string value",
+            format!("{{\"a\": \"{}\"}}", "x".repeat(512 * 1024)),
+        ),
+        ("a huge number", "1e999999".to_owned()),
+        (
+            "an unknown key",
+            r#"{"no-such-setting-anywhere": true}"#.to_owned(),
+        ),
+    ]
+}
+
+fn describe<T: std::fmt::Debug>(call: &ProbeCall<T>) -> String {
+    match &call.result {
+        Ok(v) => format!("ok {v:?}"),
+        Err(CallFailure::Refused(f)) => match &f.field {
+            Some(field) => format!("failure at {field}: {}", f.message),
+            None => format!("failure: {}", f.message),
+        },
+        Err(CallFailure::Fault { cause, message }) => format!("{cause:?}: {message}"),
+    }
+}
+
+fn outcome_key<T: std::fmt::Debug>(call: &ProbeCall<T>) -> String {
+    describe(call)
+}
+
+/// Runs every check on `wasm`. `configs` are configurations the handler
+/// should accept (the first is loaded, the second reloaded to and rolled
+/// back from); without any, `{}` is tried.
+///
+/// # Errors
+/// A message when the handler cannot be loaded at all (not a component,
+/// another world, imports the host lacks).
+pub fn conform(wasm: &[u8], configs: &[String]) -> Result<ConformReport, crate::Error> {
+    let limits = Limits::default();
+    let mut probe = Probe::new(wasm, limits.clone(), SandboxOptions::default())?;
+    let mut checks = Vec::new();
+    let mut check = |name: &str, passed: bool, detail: String| {
+        checks.push(Check {
+            name: name.to_owned(),
+            passed,
+            detail,
+        });
+    };
+    check(
+        "exports hotreload:handler/handler@0.1.0 and imports nothing else",
+        true,
+        format!("handler {}", probe.handler_hash()),
+    );
+
+    // support-level: the same on every fresh instance.
+    let levels: Vec<_> = (0..3).map(|_| probe.instantiate()).collect();
+    let first = describe(&levels[0]);
+    let stable = levels
+        .iter()
+        .all(|l| l.result.is_ok() && describe(l) == first);
+    check(
+        "support-level answers, the same on every instance",
+        stable,
+        first,
+    );
+
+    // validate: deterministic, on a warm and on a fresh instance.
+    let configs: Vec<String> = if configs.is_empty() {
+        vec!["{}".to_owned()]
+    } else {
+        configs.to_vec()
+    };
+    let mut samples: Vec<(String, String)> = configs
+        .iter()
+        .map(|c| ("a given configuration".to_owned(), c.clone()))
+        .collect();
+    samples.extend(
+        malformed_inputs()
+            .into_iter()
+            .chain(odd_inputs())
+            .map(|(n, c)| (n.to_owned(), c)),
+    );
+    let mut deterministic = true;
+    let mut detail = String::from("same answer twice on one instance and once on a fresh one");
+    for (name, config) in &samples {
+        let a = outcome_key(&probe.validate(config));
+        let b = outcome_key(&probe.validate(config));
+        probe.instantiate();
+        let c = outcome_key(&probe.validate(config));
+        if a != b || a != c {
+            deterministic = false;
+            detail = format!("{name}: {a} / {b} / {c}");
+            break;
+        }
+    }
+    check("validate is deterministic", deterministic, detail);
+
+    // Malformed input gets a failure, never a trap.
+    for (name, config) in malformed_inputs() {
+        let call = probe.validate(&config);
+        let passed = matches!(call.result, Err(CallFailure::Refused(_)));
+        let verdict = if call.result.is_ok() {
+            "accepted it".to_owned()
+        } else {
+            describe(&call)
+        };
+        let mut verdict = verdict;
+        verdict.truncate(300);
+        check(
+            &format!("validate answers {name} with a failure"),
+            passed,
+            verdict,
+        );
+    }
+
+    for (name, config) in odd_inputs() {
+        let call = probe.validate(&config);
+        let passed = !matches!(call.result, Err(CallFailure::Fault { .. }));
+        let mut verdict = describe(&call);
+        verdict.truncate(300);
+        check(
+            &format!("validate answers {name} without trapping"),
+            passed,
+            verdict,
+        );
+    }
+
+    // The valid configurations: validate, reload(none, c), can-reload,
+    // reload(c, c2), rollback(c); costed.
+    probe.instantiate();
+    let c1 = &configs[0];
+    let c2 = configs.get(1).unwrap_or(c1);
+    let mut phases = Vec::new();
+    let mut cost = |phase: &str, fuel: u64, elapsed: Duration, deadline: Duration| {
+        phases.push(PhaseCost {
+            phase: phase.to_owned(),
+            fuel,
+            fuel_limit: limits.fuel,
+            micros: elapsed.as_micros() as u64,
+            deadline_micros: deadline.as_micros() as u64,
+        });
+    };
+    let v = probe.validate(c1);
+    cost("validate", v.fuel, v.elapsed, limits.validation_timeout);
+    let valid = v.result.is_ok();
+    check(
+        "validate accepts the given configuration",
+        valid,
+        if valid {
+            "ok".into()
+        } else {
+            format!("{}; pass a valid one with --config", describe(&v))
+        },
+    );
+    let r = probe.reload(None, c1);
+    cost("reload", r.fuel, r.elapsed, limits.reload_timeout);
+    let loaded = r.result.is_ok();
+    let detail = match &r.result {
+        Ok(Some(out)) => match serde_json::from_str::<serde_json::Value>(out) {
+            Ok(_) => "ok, effective configuration is JSON".into(),
+            Err(e) => format!("the effective configuration is not JSON: {e}"),
+        },
+        Ok(None) => "ok (effective = given)".into(),
+        Err(_) => describe(&r),
+    };
+    let output_ok = !matches!(&r.result, Ok(Some(out)) if serde_json::from_str::<serde_json::Value>(out).is_err());
+    check(
+        "reload(none, c) succeeds for a configuration it validated",
+        valid && loaded && output_ok,
+        detail,
+    );
+    let can = probe.can_reload(c1, c2);
+    cost(
+        "can-reload",
+        can.fuel,
+        can.elapsed,
+        limits.validation_timeout,
+    );
+    check(
+        "can-reload answers without trapping",
+        can.result.is_ok(),
+        describe(&can),
+    );
+    let r2 = probe.reload(Some(c1), c2);
+    let back = probe.rollback(c1);
+    cost("rollback", back.fuel, back.elapsed, limits.reload_timeout);
+    check(
+        "rollback to the previous configuration succeeds",
+        r2.result.is_ok() && back.result.is_ok(),
+        format!(
+            "reload(c1, c2): {}; rollback(c1): {}",
+            describe(&r2),
+            describe(&back)
+        ),
+    );
+    let within = phases
+        .iter()
+        .all(|p| p.fuel < p.fuel_limit && p.micros < p.deadline_micros);
+    check(
+        "every phase stays within the default limits",
+        within,
+        phases
+            .iter()
+            .map(|p| format!("{} {} fuel, {} µs", p.phase, p.fuel, p.micros))
+            .collect::<Vec<_>>()
+            .join("; "),
+    );
+    Ok(ConformReport {
+        handler_hash: probe.handler_hash().to_owned(),
+        checks,
+        phases,
+    })
+}
