@@ -6,9 +6,10 @@
 //! these the file's inode changes and a watch on the file itself would be
 //! lost. Any event in a directory wakes every target in it; after a quiet
 //! period (`debounce_ms`, capped so a never-ending stream of writes still
-//! gets through) the target's file is read again and, if its bytes changed,
-//! reloaded. The reading, not the event, decides, so a burst of events
-//! becomes one reload of the final content.
+//! gets through, timed by a thread of its own to the tens of microseconds)
+//! the target's file is read again and, if its bytes changed, reloaded. The
+//! reading, not the event, decides, so a burst of events becomes one reload
+//! of the final content.
 
 use std::collections::HashMap;
 use std::io;
@@ -17,7 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
-use tokio::sync::Notify;
+use std::sync::{Condvar, Mutex};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::format::Format;
@@ -49,15 +51,89 @@ pub struct WatchTarget {
 /// Watches files and reloads their components until dropped.
 pub struct FileWatcher {
     _watcher: RecommendedWatcher,
-    pending: Vec<(WatchTarget, Arc<Notify>)>,
-    debounce: Duration,
+    debouncer: Arc<Debouncer>,
+    pending: Vec<WatchTarget>,
+    thread: Option<std::thread::JoinHandle<()>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Drop for FileWatcher {
     fn drop(&mut self) {
+        self.debouncer.stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
         for t in &self.tasks {
             t.abort();
+        }
+    }
+}
+
+/// Quiet periods, timed by a thread of their own: tokio's timers tick in
+/// whole milliseconds, which alone would add up to a millisecond to every
+/// change; this thread wakes within tens of microseconds of the deadline.
+struct Debouncer {
+    state: Mutex<DebounceState>,
+    wake: Condvar,
+    debounce: Duration,
+    /// A stream of writes that never pauses is still applied this often.
+    max_wait: Duration,
+}
+
+struct DebounceState {
+    /// Per target: when its quiet period ends, and when its first unhandled
+    /// event came.
+    due: Vec<Option<(Instant, Instant)>>,
+    /// Per target: where to send "read your file now", once running.
+    go: Vec<Option<mpsc::UnboundedSender<()>>>,
+    stop: bool,
+}
+
+impl Debouncer {
+    fn touch(&self, target: usize) {
+        let now = Instant::now();
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let first = st.due[target].map_or(now, |(_, first)| first);
+        st.due[target] = Some((now + self.debounce, first));
+        self.wake.notify_one();
+    }
+
+    fn stop(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
+        self.wake.notify_one();
+    }
+
+    fn run(&self) {
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let st = &mut *guard;
+            if st.stop {
+                return;
+            }
+            let now = Instant::now();
+            let mut next: Option<Instant> = None;
+            for i in 0..st.due.len() {
+                let Some((quiet, first)) = st.due[i] else {
+                    continue;
+                };
+                let at = quiet.min(first + self.max_wait);
+                if at <= now {
+                    if let Some(go) = st.go[i].clone() {
+                        st.due[i] = None;
+                        let _ = go.send(());
+                    }
+                } else {
+                    next = Some(next.map_or(at, |n| n.min(at)));
+                }
+            }
+            let wait = next.map_or(Duration::from_secs(3600), |n| {
+                n.saturating_duration_since(now)
+            });
+            guard = self
+                .wake
+                .wait_timeout(guard, wait)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 }
@@ -111,12 +187,20 @@ impl FileWatcher {
     /// # Errors
     /// When a directory cannot be watched.
     pub fn watch(targets: Vec<WatchTarget>, debounce: Duration) -> Result<FileWatcher, Error> {
-        let mut by_dir: HashMap<PathBuf, Vec<Arc<Notify>>> = HashMap::new();
+        let debouncer = Arc::new(Debouncer {
+            state: Mutex::new(DebounceState {
+                due: vec![None; targets.len()],
+                go: vec![None; targets.len()],
+                stop: false,
+            }),
+            wake: Condvar::new(),
+            debounce,
+            max_wait: (debounce * 10).max(Duration::from_millis(500)),
+        });
+        let mut by_dir: HashMap<PathBuf, Vec<usize>> = HashMap::new();
         let mut dirs: Vec<PathBuf> = Vec::new();
-        let mut pending = Vec::new();
-        for target in targets {
+        for (i, target) in targets.iter().enumerate() {
             let dir = parent_dir(&target.path);
-            let wake = Arc::new(Notify::new());
             if !dirs.contains(&dir) {
                 dirs.push(dir.clone());
             }
@@ -128,17 +212,17 @@ impl FileWatcher {
                 keys.push(real);
             }
             for key in keys {
-                by_dir.entry(key).or_default().push(wake.clone());
+                by_dir.entry(key).or_default().push(i);
             }
-            pending.push((target, wake));
         }
+        let touched = debouncer.clone();
         let mut watcher =
             notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
                 Ok(event) => {
                     for path in &event.paths {
                         for key in [Some(path.as_path()), path.parent()].into_iter().flatten() {
-                            if let Some(wakes) = by_dir.get(key) {
-                                wakes.iter().for_each(|w| w.notify_one());
+                            for &i in by_dir.get(key).into_iter().flatten() {
+                                touched.touch(i);
                             }
                         }
                     }
@@ -159,8 +243,9 @@ impl FileWatcher {
         }
         Ok(FileWatcher {
             _watcher: watcher,
-            pending,
-            debounce,
+            debouncer,
+            pending: targets,
+            thread: None,
             tasks: Vec::new(),
         })
     }
@@ -169,19 +254,30 @@ impl FileWatcher {
     /// bytes the component was loaded from; a file that still holds them is
     /// not reloaded. A target missing from `loaded` is read now.
     pub fn run(&mut self, runtime: &Runtime, loaded: &HashMap<(String, WatchedKind), Vec<u8>>) {
-        for (target, wake) in self.pending.drain(..) {
+        for (i, target) in self.pending.drain(..).enumerate() {
             let last = loaded
                 .get(&(target.component.clone(), target.kind))
                 .cloned()
                 .or_else(|| std::fs::read(&target.path).ok());
+            let (tx, rx) = mpsc::unbounded_channel();
+            self.debouncer
+                .state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .go[i] = Some(tx);
             self.tasks.push(tokio::spawn(watch_target(
                 runtime.clone(),
                 target,
-                wake,
-                self.debounce,
+                rx,
                 last,
             )));
         }
+        let debouncer = self.debouncer.clone();
+        self.thread = std::thread::Builder::new()
+            .name("hotreload-debounce".into())
+            .spawn(move || debouncer.run())
+            .map_err(|e| tracing::error!("cannot start the debounce thread: {e}"))
+            .ok();
     }
 
     /// Watches and applies changes at once (the files' current bytes count
@@ -212,24 +308,11 @@ fn parent_dir(path: &Path) -> PathBuf {
 async fn watch_target(
     runtime: Runtime,
     target: WatchTarget,
-    wake: Arc<Notify>,
-    debounce: Duration,
+    mut go: mpsc::UnboundedReceiver<()>,
     mut last: Option<Vec<u8>>,
 ) {
-    // A stream of writes that never pauses still gets applied this often.
-    let max_wait = (debounce * 10).max(Duration::from_millis(500));
     let path_text = target.path.display().to_string();
-    loop {
-        wake.notified().await;
-        let first = Instant::now();
-        while tokio::time::timeout(debounce, wake.notified())
-            .await
-            .is_ok()
-        {
-            if first.elapsed() >= max_wait {
-                break;
-            }
-        }
+    while go.recv().await.is_some() {
         let read = tokio::fs::read(&target.path).await;
         let result = match read {
             Ok(bytes) => {
