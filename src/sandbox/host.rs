@@ -24,6 +24,8 @@ pub(crate) struct HostState {
     pub(crate) log: CallLog,
     /// When the current call must end; checked by the epoch callback.
     pub(crate) deadline: Instant,
+    /// The current call's deadline as the watchdog knows it.
+    pub(crate) armed: Option<super::watchdog::Armed>,
 }
 
 impl HostState {
@@ -52,6 +54,7 @@ impl HostState {
                 dropped: 0,
             },
             deadline: Instant::now(),
+            armed: None,
         }
     }
 }

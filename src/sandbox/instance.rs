@@ -85,8 +85,10 @@ impl CompiledHandler {
                 }
             });
         }
-        let start = arm(&mut store, sandbox, limits.fuel, limits.validation_timeout);
-        let bindings = match self.pre.instantiate(&mut store) {
+        arm(&mut store, sandbox, limits.fuel, limits.validation_timeout);
+        let instantiated = self.pre.instantiate(&mut store);
+        disarm(&mut store, sandbox);
+        let bindings = match instantiated {
             Ok(b) => b,
             Err(err) => {
                 let fuel = fuel_used(&store, sandbox, limits.fuel);
@@ -100,7 +102,6 @@ impl CompiledHandler {
                 };
             }
         };
-        let _ = start;
         let mut instance = HandlerInstance {
             store,
             bindings,
@@ -133,7 +134,7 @@ impl CompiledHandler {
     }
 }
 
-fn arm(store: &mut Store<HostState>, sandbox: &Sandbox, fuel: u64, timeout: Duration) -> Instant {
+fn arm(store: &mut Store<HostState>, sandbox: &Sandbox, fuel: u64, timeout: Duration) {
     let start = Instant::now();
     if sandbox.inner.options.consume_fuel {
         // Fuel can only be refused when fuel is off; it is on here.
@@ -143,14 +144,21 @@ fn arm(store: &mut Store<HostState>, sandbox: &Sandbox, fuel: u64, timeout: Dura
         let deadline = start + timeout;
         store.data_mut().deadline = deadline;
         store.set_epoch_deadline(1);
-        watchdog.arm(deadline);
+        store.data_mut().armed = Some(watchdog.arm(deadline));
     }
     let data = store.data_mut();
     data.limiter.refused = false;
     data.log.reset();
     data.stdout.take();
     data.stderr.take();
-    start
+}
+
+/// The call is over: its deadline is no longer needed.
+fn disarm(store: &mut Store<HostState>, sandbox: &Sandbox) {
+    if let (Some(watchdog), Some(armed)) = (&sandbox.inner.watchdog, store.data_mut().armed.take())
+    {
+        watchdog.disarm(armed);
+    }
 }
 
 fn fuel_used(store: &Store<HostState>, sandbox: &Sandbox, fuel: u64) -> u64 {
@@ -256,6 +264,7 @@ impl HandlerInstance {
         }
         arm(&mut self.store, &self.sandbox, limits.fuel, timeout);
         let result = f(&self.bindings, &mut self.store);
+        disarm(&mut self.store, &self.sandbox);
         let fuel = fuel_used(&self.store, &self.sandbox, limits.fuel);
         let log = &self.store.data().log;
         if log.dropped > 0 {
