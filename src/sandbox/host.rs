@@ -85,6 +85,10 @@ pub(crate) struct CallLog {
 }
 
 impl CallLog {
+    pub(crate) fn component(&self) -> &str {
+        &self.component
+    }
+
     pub(crate) fn reset(&mut self) {
         self.lines = 0;
         self.dropped = 0;

@@ -203,6 +203,21 @@ fn describe(err: &wasmtime::Error, store: &Store<HostState>) -> String {
     text
 }
 
+/// What a call that returned wrote to stdout/stderr goes to the host's log
+/// (a call that trapped puts it in its event instead).
+fn log_captured(store: &Store<HostState>) {
+    for (stream, out) in [
+        ("stdout", &store.data().stdout),
+        ("stderr", &store.data().stderr),
+    ] {
+        let text = out.take();
+        let text = text.trim_end();
+        if !text.is_empty() {
+            tracing::info!(target: "handler", component = %store.data().log.component(), stream, "{text}");
+        }
+    }
+}
+
 fn bounded(mut text: String) -> String {
     if text.len() > FAILURE_TEXT_BYTES {
         let total = text.len();
@@ -275,10 +290,13 @@ impl HandlerInstance {
             );
         }
         match result {
-            Ok(v) => CallReport {
-                result: Ok(v),
-                fuel,
-            },
+            Ok(v) => {
+                log_captured(&self.store);
+                CallReport {
+                    result: Ok(v),
+                    fuel,
+                }
+            }
             Err(err) => {
                 self.poisoned = true;
                 let cause = classify(&err, &self.store);
