@@ -8,7 +8,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    cli::init_tracing(args.verbose_logs());
+    cli::init_tracing(args.default_log_level());
     let args = match cli::run_sync(args) {
         Ok(code) => return code,
         Err(args) => args,

@@ -59,14 +59,20 @@ enum Command {
 }
 
 impl Cli {
-    pub(crate) fn verbose_logs(&self) -> bool {
-        matches!(self.command, Command::Run { .. })
+    /// The log level when `RUST_LOG` says nothing: the daemon tells what
+    /// it does; the suites and the benchmark print their own results, and
+    /// their expected failures would only be noise.
+    pub(crate) fn default_log_level(&self) -> &'static str {
+        match self.command {
+            Command::Run { .. } => "info",
+            Command::Test { .. } | Command::Bench(_) | Command::Conform(_) => "error",
+            _ => "warn",
+        }
     }
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings).
-pub(crate) fn init_tracing(verbose: bool) {
-    let default = if verbose { "info" } else { "warn" };
+/// Logs go to stderr, filtered by `RUST_LOG` (else `default`).
+pub(crate) fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
