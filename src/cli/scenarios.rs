@@ -51,20 +51,20 @@ async fn add(rt: &Runtime, spec: ComponentSpec) -> Check {
         .map_err(|e| e.to_string())
 }
 
+async fn add_logging(rt: &Runtime, config: &str) -> Check {
+    add(
+        rt,
+        ComponentSpec::new("logging", hotreload_handlers::LOGGING, config),
+    )
+    .await
+}
+
 async fn reload(rt: &Runtime, name: &str, config: serde_json::Value) -> Result<Arc<Event>, String> {
     rt.reload(name, config).await.map_err(|e| e.to_string())
 }
 
 async fn logging_reload(rt: &Runtime) -> Check {
-    add(
-        rt,
-        ComponentSpec::new(
-            "logging",
-            hotreload_handlers::LOGGING,
-            r#"{"level":"info"}"#,
-        ),
-    )
-    .await?;
+    add_logging(rt, r#"{"level":"info"}"#).await?;
     let mut sub = rt
         .subscribe::<Logging>("logging")
         .map_err(|e| e.to_string())?;
@@ -87,15 +87,7 @@ async fn logging_reload(rt: &Runtime) -> Check {
 }
 
 async fn logging_rejects_bad_field(rt: &Runtime) -> Check {
-    add(
-        rt,
-        ComponentSpec::new(
-            "logging",
-            hotreload_handlers::LOGGING,
-            r#"{"level":"info"}"#,
-        ),
-    )
-    .await?;
+    add_logging(rt, r#"{"level":"info"}"#).await?;
     let e = reload(
         rt,
         "logging",
@@ -119,15 +111,7 @@ async fn logging_rejects_bad_field(rt: &Runtime) -> Check {
 }
 
 async fn unchanged_is_noticed(rt: &Runtime) -> Check {
-    add(
-        rt,
-        ComponentSpec::new(
-            "logging",
-            hotreload_handlers::LOGGING,
-            r#"{"level":"warn","format":"text"}"#,
-        ),
-    )
-    .await?;
+    add_logging(rt, r#"{"level":"warn","format":"text"}"#).await?;
     let e = rt
         .reload("logging", "{ \"format\": \"text\",   \"level\": \"warn\" }")
         .await
@@ -142,15 +126,7 @@ async fn unchanged_is_noticed(rt: &Runtime) -> Check {
 }
 
 async fn malformed_json_is_rejected(rt: &Runtime) -> Check {
-    add(
-        rt,
-        ComponentSpec::new(
-            "logging",
-            hotreload_handlers::LOGGING,
-            r#"{"level":"info"}"#,
-        ),
-    )
-    .await?;
+    add_logging(rt, r#"{"level":"info"}"#).await?;
     let e = rt
         .reload("logging", r#"{"level": "debug""#)
         .await
@@ -314,15 +290,7 @@ async fn transient_failure_is_retried(rt: &Runtime) -> Check {
 }
 
 async fn events_and_stats_add_up(rt: &Runtime) -> Check {
-    add(
-        rt,
-        ComponentSpec::new(
-            "logging",
-            hotreload_handlers::LOGGING,
-            r#"{"level":"info"}"#,
-        ),
-    )
-    .await?;
+    add_logging(rt, r#"{"level":"info"}"#).await?;
     reload(rt, "logging", json!({"level": "debug"})).await?;
     reload(rt, "logging", json!({"level": "nope"})).await?;
     let stats = rt.stats();
