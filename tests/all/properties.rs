@@ -57,7 +57,8 @@ proptest! {
         rt.block_on(runtime.add_component(
             ComponentSpec::new(&name, hotreload_handlers::CHAOS, json!({"n": 0}).to_string())
                 .limits(LimitOverrides {
-                    reload_timeout_ms: Some(5),
+                    // Long enough that a busy machine never cuts off a call that should pass.
+                    reload_timeout_ms: Some(50),
                     fuel: Some(u64::MAX / 2),
                     ..LimitOverrides::default()
                 }),

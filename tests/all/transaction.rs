@@ -171,7 +171,7 @@ async fn failure_in_reload_calls_rollback_on_the_same_instance() {
 #[tokio::test]
 async fn timeout_in_reload_is_retried_once_then_rolled_back() {
     let rt = with_chaos(LimitOverrides {
-        reload_timeout_ms: Some(30),
+        reload_timeout_ms: Some(60),
         // a tight loop burns the default fuel in ~100 ms: only the deadline should cut
         fuel: Some(u64::MAX / 2),
         ..LimitOverrides::default()
@@ -192,7 +192,7 @@ async fn timeout_in_reload_is_retried_once_then_rolled_back() {
 #[tokio::test]
 async fn timeout_in_validate_is_not_retried() {
     let rt = with_chaos(LimitOverrides {
-        validation_timeout_ms: Some(20),
+        validation_timeout_ms: Some(50),
         // a tight loop burns the default fuel in ~100 ms: only the deadline should cut
         fuel: Some(u64::MAX / 2),
         ..LimitOverrides::default()
@@ -205,14 +205,14 @@ async fn timeout_in_validate_is_not_retried() {
         (Some(Phase::Validate), Some(Cause::Timeout))
     );
     assert_eq!(e.retries, 0);
-    assert!(message(&e).contains("20 ms deadline"), "{}", message(&e));
+    assert!(message(&e).contains("50 ms deadline"), "{}", message(&e));
     assert_eq!(instances(&rt, "chaos").await, 2);
 }
 
 #[tokio::test]
 async fn slow_can_reload_times_out() {
     let rt = with_chaos(LimitOverrides {
-        validation_timeout_ms: Some(30),
+        validation_timeout_ms: Some(60),
         // a tight loop burns the default fuel in ~100 ms: only the deadline should cut
         fuel: Some(u64::MAX / 2),
         ..LimitOverrides::default()
@@ -318,7 +318,7 @@ async fn transient_failures_are_retried_up_to_max_retries() {
 #[tokio::test]
 async fn rollback_that_hangs_is_cut_off_and_replaced() {
     let rt = with_chaos(LimitOverrides {
-        reload_timeout_ms: Some(40),
+        reload_timeout_ms: Some(80),
         // a tight loop burns the default fuel in ~100 ms: only the deadline should cut
         fuel: Some(u64::MAX / 2),
         ..LimitOverrides::default()
