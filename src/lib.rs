@@ -52,8 +52,6 @@
 
 #![deny(missing_docs)]
 
-#[cfg(feature = "cli")]
-pub mod bench;
 pub mod conform;
 pub mod daemon;
 mod diff;

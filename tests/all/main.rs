@@ -1,12 +1,10 @@
 //! Integration tests, one binary: a module per topic, shared helpers here.
 
 mod cache;
-mod cli;
 mod conform;
 mod contract;
-mod crash;
 mod daemon;
-mod daemon_cli;
+mod embedder;
 mod events;
 mod fuzz_corpus;
 mod hostile;

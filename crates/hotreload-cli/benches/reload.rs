@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use hotreload::bench::{self, Alternating, CONFIG_1K};
+use hotreload_cli::bench::{self, Alternating, CONFIG_1K};
 use hotreload::{SandboxOptions, Settings};
 
 fn async_rt() -> tokio::runtime::Runtime {

@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 /// Configuration hot reload with sandboxed WebAssembly handlers.
 #[derive(Debug, Parser)]
 #[command(name = "hotreload", version, about)]
-pub(crate) struct Cli {
+pub struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -62,7 +62,7 @@ impl Cli {
     /// The log level when `RUST_LOG` says nothing: the daemon tells what
     /// it does; the suites and the benchmark print their own results, and
     /// their expected failures would only be noise.
-    pub(crate) fn default_log_level(&self) -> &'static str {
+    pub fn default_log_level(&self) -> &'static str {
         match self.command {
             Command::Run { .. } => "info",
             Command::Test { .. } | Command::Bench(_) | Command::Conform(_) => "error",
@@ -72,7 +72,7 @@ impl Cli {
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (else `default`).
-pub(crate) fn init_tracing(default: &str) {
+pub fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
@@ -83,7 +83,7 @@ pub(crate) fn init_tracing(default: &str) {
 
 /// Runs the commands that manage their own threads (the benchmark builds
 /// its own async runtime); gives the others back.
-pub(crate) fn run_sync(cli: Cli) -> Result<ExitCode, Cli> {
+pub fn run_sync(cli: Cli) -> Result<ExitCode, Cli> {
     match cli.command {
         Command::Bench(args) => Ok(bench_cmd::run(args)),
         Command::Conform(args) => Ok(conform_cmd::run(args)),
@@ -91,7 +91,7 @@ pub(crate) fn run_sync(cli: Cli) -> Result<ExitCode, Cli> {
     }
 }
 
-pub(crate) async fn run(cli: Cli) -> ExitCode {
+pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Try(args) => try_cmd::run(args).await,
         Command::Run {

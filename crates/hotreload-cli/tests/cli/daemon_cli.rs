@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use hotreload::state::Persisted;
 use serde_json::{Value, json};
 
-use crate::daemon::write_manifest;
+use crate::write_manifest;
 
 fn hotreload() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_hotreload"));

@@ -1,10 +1,9 @@
 //! The `hotreload` command: a thin shell over the library.
 
-mod cli;
-
 use std::process::ExitCode;
 
 use clap::Parser;
+use hotreload_cli::cli;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();

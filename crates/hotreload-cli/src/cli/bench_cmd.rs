@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use hotreload::bench::{self, Alternating, CONFIG_1K, Summary};
+use crate::bench::{self, Alternating, CONFIG_1K, Summary};
 use hotreload::{Limits, Probe, SandboxOptions, Settings};
 use serde::Serialize;
 use serde_json::{Value, json};

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::{ComponentSpec, Limits, Outcome, Probe, Runtime, SandboxOptions, Settings};
+use hotreload::{ComponentSpec, Limits, Outcome, Probe, Runtime, SandboxOptions, Settings};
 
 #[path = "../handlers/logging/src/config.rs"]
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -129,7 +129,7 @@ pub fn spin_overshoot(probe: &mut Probe, deadline: Duration) -> Duration {
     let call = probe.validate(SPIN);
     let took = started.elapsed();
     let cause = call.result.as_ref().err().map(|e| e.cause());
-    assert_eq!(cause, Some(crate::Cause::Timeout), "{:?}", call.result);
+    assert_eq!(cause, Some(hotreload::Cause::Timeout), "{:?}", call.result);
     took.saturating_sub(deadline)
 }
 
@@ -281,10 +281,10 @@ pub struct WatchedFile {
     dir: std::path::PathBuf,
     file: std::path::PathBuf,
     debounce: Duration,
-    events: tokio::sync::broadcast::Receiver<Arc<crate::Event>>,
+    events: tokio::sync::broadcast::Receiver<Arc<hotreload::Event>>,
     next: usize,
     _runtime: Runtime,
-    _watcher: crate::sources::FileWatcher,
+    _watcher: hotreload::sources::FileWatcher,
 }
 
 impl WatchedFile {
@@ -300,12 +300,12 @@ impl WatchedFile {
         let events = runtime.event_stream();
         let watcher = {
             let _guard = async_rt.enter();
-            crate::sources::FileWatcher::start(
+            hotreload::sources::FileWatcher::start(
                 runtime.clone(),
-                vec![crate::sources::WatchTarget {
+                vec![hotreload::sources::WatchTarget {
                     component: "logging".into(),
                     path: file.clone(),
-                    kind: crate::sources::WatchedKind::Config,
+                    kind: hotreload::sources::WatchedKind::Config,
                 }],
                 debounce,
             )
