@@ -22,11 +22,39 @@ pub enum Error {
         reason: String,
     },
     /// The component's first configuration was not accepted; the event says why.
-    #[error("component {component}: initial configuration not accepted: {}", event.summary())]
+    #[error(
+        "component {component}: cannot start: the first configuration was not accepted: {}",
+        event.summary()
+    )]
     InitialLoad {
         /// The component.
         component: String,
         /// The event of the attempt.
+        event: Arc<Event>,
+    },
+    /// The component's first configuration could not be read, and there is
+    /// no last-known-good configuration to start on.
+    #[error(
+        "component {component}: cannot start: {reason}; and there is no last-known-good configuration"
+    )]
+    ConfigUnavailable {
+        /// The component.
+        component: String,
+        /// Why the configuration could not be read.
+        reason: String,
+    },
+    /// The first configuration was refused or unreadable, and the
+    /// last-known-good configuration was refused too.
+    #[error(
+        "component {component}: cannot start: {why}; and the last-known-good configuration failed too: {}",
+        event.summary()
+    )]
+    RestoreFailed {
+        /// The component.
+        component: String,
+        /// Why the first configuration could not be used.
+        why: String,
+        /// The event of the attempt to restore the last-known-good one.
         event: Arc<Event>,
     },
     /// No component has this name.
@@ -37,7 +65,7 @@ pub enum Error {
     DuplicateComponent(String),
     /// Component names become file names, so they are restricted.
     #[error(
-        "invalid component name {0:?}: use 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'"
+        "invalid component name {0:?}: use 1 to 64 ASCII letters, digits, '-', '_' or '.', not starting with '.'"
     )]
     InvalidName(String),
     /// A new subscriber's type does not fit the configuration in force.
@@ -59,6 +87,26 @@ pub enum Error {
     /// The sandbox engine could not be built.
     #[error("sandbox: {0}")]
     Engine(String),
+    /// Host code panicked while running a transaction (a bug of the host,
+    /// not of the handler); the component's state is lost with it.
+    #[error("a host task panicked: {0}")]
+    Panicked(String),
+    /// A manifest could not be read or is wrong.
+    #[error("{}: {reason}", path.display())]
+    Manifest {
+        /// The manifest.
+        path: PathBuf,
+        /// What is wrong, naming the key, component or line.
+        reason: String,
+    },
+    /// A directory could not be watched for changes.
+    #[error("cannot watch {}: {source}", path.display())]
+    Watch {
+        /// The directory.
+        path: PathBuf,
+        /// The watcher's error.
+        source: notify::Error,
+    },
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {

@@ -51,6 +51,9 @@ pub enum Cause {
     Subscriber,
     /// The committed configuration could not be persisted.
     Storage,
+    /// The host ran out of instance slots (`[runtime] pool_instances`):
+    /// the host's capacity, not the handler's fault.
+    Capacity,
 }
 
 /// The step of the reload transaction where it failed.

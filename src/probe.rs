@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::outcome::SupportLevel;
 use crate::sandbox::{
-    CallFailure, CallReport, CompiledHandler, HandlerInstance, Sandbox, SandboxOptions,
+    CallFailure, CallReport, CompiledHandler, HandlerInstance, Sandbox, SandboxConfig,
+    SandboxOptions,
 };
-use crate::settings::Limits;
+use crate::settings::{Limits, Settings};
 
 /// What one call of a [`Probe`] gave, and what it cost.
 #[derive(Debug, Clone)]
@@ -51,7 +52,28 @@ impl Probe {
     /// [`Error::HandlerLoad`] naming what is wrong with the handler, or
     /// [`Error::Engine`].
     pub fn new(wasm: &[u8], limits: Limits, options: SandboxOptions) -> Result<Probe, Error> {
-        let sandbox = Sandbox::new(options, None)?;
+        Probe::with_cache(wasm, limits, options, None)
+    }
+
+    /// As [`Probe::new`], keeping the compiled handler in `cache_dir`
+    /// (see [`Settings::cache_dir`](crate::Settings::cache_dir)), so the
+    /// next probe of the same handler does not compile it again.
+    ///
+    /// # Errors
+    /// As [`Probe::new`].
+    pub fn with_cache(
+        wasm: &[u8],
+        limits: Limits,
+        options: SandboxOptions,
+        cache_dir: Option<std::path::PathBuf>,
+    ) -> Result<Probe, Error> {
+        let sandbox = Sandbox::new(SandboxConfig {
+            options,
+            // One live instance and a fresh one replacing it.
+            pool_instances: 4,
+            cache_dir,
+            cache_max_bytes: Settings::default().cache_max_mib << 20,
+        })?;
         let handler = sandbox.compile(wasm).map_err(|reason| Error::HandlerLoad {
             component: "probe".into(),
             handler: "<bytes>".into(),

@@ -61,6 +61,18 @@ pub struct Settings {
     /// Run every reload in a fresh instance that never saw the old
     /// configuration (isolation over speed), instead of a warm one.
     pub fresh_instance_per_reload: bool,
+    /// How many handler instances can be live at once (the pooling
+    /// allocator's slots; each component keeps one, and briefly a second
+    /// while a fresh one replaces it). Unset: 512 for a runtime built by
+    /// hand; the daemon sizes it from its manifest (two per component, plus
+    /// 16). Running out is reported as cause `capacity`.
+    pub pool_instances: Option<u32>,
+    /// Where compiled handlers are cached across runs. Unset: the state
+    /// directory's `compiled/` when there is one, else no cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Size bound of the compiled-code cache, in MiB; the least recently
+    /// used entries are evicted past it.
+    pub cache_max_mib: u64,
 }
 
 impl Default for Settings {
@@ -84,11 +96,24 @@ impl Default for Settings {
             event_store_bytes: 2 * 1024 * 1024,
             event_store_events: 10_000,
             fresh_instance_per_reload: false,
+            pool_instances: None,
+            cache_dir: None,
+            cache_max_mib: 512,
         }
     }
 }
 
 impl Settings {
+    /// Pool slots when [`Settings::pool_instances`] is unset.
+    pub const DEFAULT_POOL_INSTANCES: u32 = 512;
+
+    /// The compiled-code cache directory in use, if any.
+    pub fn cache_dir(&self) -> Option<PathBuf> {
+        self.cache_dir
+            .clone()
+            .or_else(|| self.state_dir.as_ref().map(|d| d.join("compiled")))
+    }
+
     /// The limits every component gets unless it overrides them.
     pub fn limits(&self) -> Limits {
         Limits {

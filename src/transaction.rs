@@ -358,9 +358,14 @@ impl ComponentState {
         input_text: Arc<str>,
         effective: Arc<Value>,
     ) -> Result<(), (Phase, Cause, EventError)> {
-        let subscribers = self.subscribers.clone();
-        let mut subscribers = subscribers.lock().unwrap_or_else(|e| e.into_inner());
-        let staged = subscribers
+        // The subscribers' lock is held only to stage and to publish, never
+        // across the disk write: readers and new subscribers do not wait
+        // for an fsync. (Reloads of this component are serialised by the
+        // component's own lock, so nothing else stages in between.)
+        let staged = self
+            .subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
             .stage(effective.clone())
             .map_err(|m| (Phase::Apply, Cause::Subscriber, host_error(m)))?;
         let version = self
@@ -388,7 +393,10 @@ impl ComponentState {
                 )
             })?;
         }
-        subscribers.publish(staged);
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .publish(staged);
         self.committed = Some(Committed {
             input,
             input_text,
@@ -569,24 +577,29 @@ impl ComponentState {
             return Ending::ok(Outcome::RestartRequired, None);
         }
 
-        // 5. reload, retrying transient failures and one timeout.
+        // 5. reload, retrying transient failures and one timeout. The
+        // budget counts this call's tries only: retries spent restoring the
+        // old configuration after a timeout do not use it up.
         let mut timeout_retried = false;
+        let mut tries = 0;
         let output = loop {
             let instance = self.instance.as_mut().expect("instance is present");
             let r = instance.reload(&self.limits, Some(&old.input_text), &text);
             a.fuel += r.fuel;
             match r.result {
                 Ok(output) => break output,
-                Err(e) if a.retries < self.limits.max_retries && e.is_transient() => {
+                Err(e) if tries < self.limits.max_retries && e.is_transient() => {
+                    tries += 1;
                     a.retries += 1;
                     std::thread::sleep(self.limits.retry_interval);
                 }
                 Err(e)
-                    if a.retries < self.limits.max_retries
+                    if tries < self.limits.max_retries
                         && !timeout_retried
                         && e.cause() == Cause::Timeout =>
                 {
                     timeout_retried = true;
+                    tries += 1;
                     a.retries += 1;
                     if let Err((rphase, rerr)) = self.restore(ctx, a) {
                         return self.degraded_ending(

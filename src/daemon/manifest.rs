@@ -4,24 +4,17 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::error::Error;
+use crate::manager::HandlerSource;
 use crate::settings::{LimitOverrides, Settings};
 
-/// Where a component's handler comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HandlerRef {
-    /// A `.wasm` file (watched for hot swaps).
-    File(PathBuf),
-    /// A handler bundled with the `hotreload` binary: `bundled:logging`.
-    Bundled(String),
-}
-
 /// One component of a manifest, with paths resolved against the manifest's directory.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ComponentDecl {
     /// The component's name.
     pub name: String,
-    /// Its handler.
-    pub handler: HandlerRef,
+    /// Its handler: a file (watched for hot swaps) or `bundled:NAME`.
+    pub handler: HandlerSource,
     /// Its configuration file.
     pub config: PathBuf,
     /// Its limits, where they differ from the runtime's.
@@ -29,7 +22,7 @@ pub struct ComponentDecl {
 }
 
 /// A loaded manifest.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Manifest {
     /// The manifest file.
     pub path: PathBuf,
@@ -70,10 +63,12 @@ impl Manifest {
     /// start on a last-known-good one).
     ///
     /// # Errors
-    /// A message naming the manifest and the problem.
-    pub fn load(path: &Path) -> Result<Manifest, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: cannot read the manifest: {e}", path.display()))?;
+    /// [`Error::Manifest`] naming the manifest and the problem.
+    pub fn load(path: &Path) -> Result<Manifest, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Manifest {
+            path: path.to_owned(),
+            reason: format!("cannot read the manifest: {e}"),
+        })?;
         Manifest::parse(path, &text)
     }
 
@@ -81,10 +76,12 @@ impl Manifest {
     ///
     /// # Errors
     /// As [`Manifest::load`].
-    pub fn parse(path: &Path, text: &str) -> Result<Manifest, String> {
-        let at = path.display();
-        let file: File =
-            toml::from_str(text).map_err(|e| format!("{at}: {}", e.to_string().trim_end()))?;
+    pub fn parse(path: &Path, text: &str) -> Result<Manifest, Error> {
+        let bad = |reason: String| Error::Manifest {
+            path: path.to_owned(),
+            reason,
+        };
+        let file: File = toml::from_str(text).map_err(|e| bad(e.to_string().trim_end().into()))?;
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
             _ => PathBuf::from("."),
@@ -93,25 +90,28 @@ impl Manifest {
         settings.state_dir =
             Some(dir.join(settings.state_dir.unwrap_or_else(|| ".hotreload".into())));
         if file.components.is_empty() {
-            return Err(format!("{at}: no [[component]] is declared"));
+            return Err(bad("no [[component]] is declared".into()));
         }
         let mut components: Vec<ComponentDecl> = Vec::new();
         for e in file.components {
+            if !crate::manager::valid_name(&e.name) {
+                return Err(bad(crate::Error::InvalidName(e.name).to_string()));
+            }
             if components.iter().any(|c| c.name == e.name) {
-                return Err(format!("{at}: component {:?} is declared twice", e.name));
+                return Err(bad(format!("component {:?} is declared twice", e.name)));
             }
             let handler = match e.handler.strip_prefix("bundled:") {
-                Some(name) => HandlerRef::Bundled(name.to_owned()),
+                Some(name) => HandlerSource::Bundled(name.to_owned()),
                 None => {
                     let p = dir.join(&e.handler);
                     if !p.is_file() {
-                        return Err(format!(
-                            "{at}: component {:?}: handler file {} does not exist",
+                        return Err(bad(format!(
+                            "component {:?}: handler file {} does not exist",
                             e.name,
                             p.display()
-                        ));
+                        )));
                     }
-                    HandlerRef::File(p)
+                    HandlerSource::Path(p)
                 }
             };
             components.push(ComponentDecl {
@@ -141,7 +141,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Manifest, String> {
-        Manifest::parse(Path::new("m/hotreload.toml"), text)
+        Manifest::parse(Path::new("m/hotreload.toml"), text).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -162,7 +162,7 @@ mod tests {
         assert_eq!(m.settings.debounce_ms, 50);
         assert_eq!(m.settings.state_dir, Some(PathBuf::from("m/state")));
         let c = &m.components[0];
-        assert_eq!(c.handler, HandlerRef::Bundled("logging".into()));
+        assert!(matches!(&c.handler, HandlerSource::Bundled(n) if n == "logging"));
         assert_eq!(c.config, PathBuf::from("m/conf/logging.yaml"));
         assert_eq!(c.limits.fuel, Some(1000));
     }

@@ -3,17 +3,16 @@
 
 mod manifest;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use self::manifest::{ComponentDecl, HandlerRef, Manifest};
+pub use self::manifest::{ComponentDecl, Manifest};
 use crate::error::Error;
 use crate::events::Event;
 use crate::manager::{ComponentSpec, HandlerSource, Runtime};
-use crate::outcome::EventKind;
-use crate::sources::{FileWatcher, WatchTarget, WatchedKind, config_of, read_config_file};
-use crate::transaction::ConfigInput;
+use crate::sources::{
+    Change, FileSource, Format, Origin, Payload, SourceHandle, WatchTarget, WatchedKind, config_of,
+};
 
 /// Finds a handler bundled with the binary by name (`bundled:NAME`).
 pub type BundledHandlers = fn(&str) -> Option<&'static [u8]>;
@@ -23,7 +22,7 @@ pub struct Daemon {
     runtime: Runtime,
     manifest: Manifest,
     bundled: BundledHandlers,
-    watcher: Option<FileWatcher>,
+    files: Option<SourceHandle>,
 }
 
 impl Daemon {
@@ -33,12 +32,20 @@ impl Daemon {
     /// # Errors
     /// When the runtime cannot be built (engine, state directory).
     pub fn new(manifest: Manifest, bundled: BundledHandlers) -> Result<Daemon, Error> {
-        let runtime = Runtime::new(manifest.settings.clone())?;
+        let mut settings = manifest.settings.clone();
+        // Two slots per component (the live instance and a fresh one
+        // replacing it), and some for the hot swaps in flight.
+        let wanted = u32::try_from(manifest.components.len())
+            .unwrap_or(u32::MAX)
+            .saturating_mul(2)
+            .saturating_add(16);
+        settings.pool_instances.get_or_insert(wanted);
+        let runtime = Runtime::new(settings)?;
         Ok(Daemon {
             runtime,
             manifest,
             bundled,
-            watcher: None,
+            files: None,
         })
     }
 
@@ -47,117 +54,74 @@ impl Daemon {
         &self.runtime
     }
 
-    fn handler_source(&self, decl: &ComponentDecl) -> Result<HandlerSource, String> {
+    /// The handler as the runtime takes it: a bundled one by its bytes.
+    fn handler_source(&self, decl: &ComponentDecl) -> Result<HandlerSource, Error> {
         match &decl.handler {
-            HandlerRef::File(p) => Ok(HandlerSource::Path(p.clone())),
-            HandlerRef::Bundled(name) => {
-                (self.bundled)(name)
-                    .map(HandlerSource::from)
-                    .ok_or_else(|| {
-                        format!("component {}: no bundled handler named {name:?}", decl.name)
-                    })
-            }
+            HandlerSource::Bundled(name) => (self.bundled)(name)
+                .map(HandlerSource::from)
+                .ok_or_else(|| Error::HandlerLoad {
+                    component: decl.name.clone(),
+                    handler: format!("bundled:{name}"),
+                    reason: "no bundled handler has this name".into(),
+                }),
+            other => Ok(other.clone()),
         }
     }
 
-    /// Loads every component: its current file if the handler accepts it;
-    /// otherwise its last-known-good configuration (with an event saying
-    /// why); with neither, the start is refused, naming the component and
-    /// the reason. Then watches the files, unless `enabled = false`.
+    /// Loads every component from its current file; when the file is
+    /// refused or unreadable the runtime starts it on its last-known-good
+    /// configuration (with an event saying why), and with neither the start
+    /// is refused, naming the component and the reason. Then watches the
+    /// files, unless `enabled = false`.
+    ///
+    /// Needs a tokio runtime.
     ///
     /// # Errors
-    /// A message naming the component and the reason it cannot start.
-    pub async fn start(&mut self) -> Result<(), String> {
+    /// The first component that cannot start, and why.
+    pub async fn start(&mut self) -> Result<(), Error> {
         // Watch first, apply later: a file saved while the components load
         // is then seen, not missed.
-        let mut watcher = if self.manifest.settings.enabled {
-            Some(
-                FileWatcher::watch(
-                    self.watch_targets(),
-                    Duration::from_millis(self.manifest.settings.debounce_ms),
-                )
-                .map_err(|e| e.to_string())?,
-            )
+        let mut files = if self.manifest.settings.enabled {
+            Some(FileSource::watch(
+                self.watch_targets(),
+                Duration::from_millis(self.manifest.settings.debounce_ms),
+            )?)
         } else {
             None
         };
-        let mut loaded = HashMap::new();
-        let lkg = self.runtime.last_known_good().cloned();
         for decl in self.manifest.components.clone() {
             let handler = self.handler_source(&decl)?;
-            let path_text = decl.config.display().to_string();
-            let saved = match &lkg {
-                Some(store) => store.load(&decl.name).unwrap_or_else(|e| {
-                    tracing::warn!(component = %decl.name, "ignoring the last-known-good record: {e}");
-                    None
-                }),
-                None => None,
-            };
-            let after = saved.as_ref().map_or(0, |s| s.version);
-            let spec = |input: ConfigInput, kind: EventKind| {
-                ComponentSpec::new(decl.name.clone(), handler.clone(), input)
-                    .limits(decl.limits.clone())
-                    .config_path(path_text.clone())
-                    .kind(kind)
-                    .after_version(after)
-            };
-            if let HandlerRef::File(p) = &decl.handler
-                && let Ok(bytes) = std::fs::read(p)
+            if let (Some(files), HandlerSource::Path(p)) = (&mut files, &handler)
+                && let Ok(bytes) = tokio::fs::read(p).await
             {
-                loaded.insert((decl.name.clone(), WatchedKind::Handler), bytes);
+                files.loaded(&decl.name, WatchedKind::Handler, bytes);
             }
-            let read = std::fs::read(&decl.config);
-            if let Ok(bytes) = &read {
-                loaded.insert((decl.name.clone(), WatchedKind::Config), bytes.clone());
-            }
-            let input = read
-                .map_err(|e| describe_read_error(&decl.config, &e))
-                .and_then(|bytes| config_of(&decl.config, bytes));
-            let why = match input {
-                Ok(input) => match self
-                    .runtime
-                    .add_component(spec(input, EventKind::Initial))
-                    .await
-                {
-                    Ok(_) => continue,
-                    Err(Error::InitialLoad { event, .. }) => event.summary(),
-                    Err(e) => return Err(e.to_string()),
-                },
-                Err(message) => message,
-            };
-            let Some(saved) = saved else {
-                return Err(format!(
-                    "component {}: cannot start: {why}; and there is no last-known-good configuration",
-                    decl.name
-                ));
+            let spec = match tokio::fs::read(&decl.config).await {
+                Ok(bytes) => {
+                    if let Some(files) = &mut files {
+                        files.loaded(&decl.name, WatchedKind::Config, bytes.clone());
+                    }
+                    match config_of(&decl.config, bytes) {
+                        Ok(input) => ComponentSpec::new(decl.name.clone(), handler, input),
+                        Err(why) => ComponentSpec::unavailable(decl.name.clone(), handler, why),
+                    }
+                }
+                Err(e) => ComponentSpec::unavailable(
+                    decl.name.clone(),
+                    handler,
+                    describe_read_error(&decl.config, &e),
+                ),
             };
             self.runtime
-                .add_component(spec(ConfigInput::Value(saved.input), EventKind::Restart))
-                .await
-                .map_err(|e| {
-                    format!(
-                        "component {}: cannot start: {why}; and the last-known-good configuration \
-                         failed too: {e}",
-                        decl.name
-                    )
-                })?;
-            self.runtime
-                .reject_input(
-                    &decl.name,
-                    EventKind::Initial,
-                    Some(path_text),
-                    format!(
-                        "{why}; started on the last-known-good configuration (version {})",
-                        saved.version
-                    ),
+                .add_component(
+                    spec.limits(decl.limits.clone())
+                        .config_path(decl.config.display().to_string()),
                 )
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
         }
-        if let Some(w) = &mut watcher {
-            w.run(&self.runtime, &loaded);
+        if let Some(files) = files {
+            self.files = Some(self.runtime.attach(files)?);
         }
-        self.watcher = watcher;
         Ok(())
     }
 
@@ -169,7 +133,7 @@ impl Daemon {
                 path: decl.config.clone(),
                 kind: WatchedKind::Config,
             });
-            if let HandlerRef::File(p) = &decl.handler {
+            if let HandlerSource::Path(p) = &decl.handler {
                 targets.push(WatchTarget {
                     component: decl.name.clone(),
                     path: p.clone(),
@@ -180,24 +144,23 @@ impl Daemon {
         targets
     }
 
-    /// Reads every configuration file again and reloads it (what SIGHUP does).
+    /// Reads every configuration file again and applies it (what SIGHUP does).
     pub async fn reread_all(&self) -> Vec<Arc<Event>> {
         let mut events = Vec::new();
         for decl in &self.manifest.components {
-            let path = Some(decl.config.display().to_string());
-            let result = match read_config_file(&decl.config) {
-                Ok(input) => {
-                    self.runtime
-                        .reload_from(&decl.name, input, EventKind::FileChange, path)
-                        .await
-                }
-                Err(m) => {
-                    self.runtime
-                        .reject_input(&decl.name, EventKind::FileChange, path, m)
-                        .await
-                }
+            let payload = match tokio::fs::read(&decl.config).await {
+                Ok(bytes) => Payload::Config {
+                    bytes,
+                    format: Format::of(&decl.config),
+                },
+                Err(e) => Payload::Unreadable(crate::sources::describe_io(&decl.config, &e)),
             };
-            match result {
+            let change = Change {
+                component: decl.name.clone(),
+                origin: Origin::File(decl.config.clone()),
+                payload,
+            };
+            match self.runtime.apply(change).await {
                 Ok(e) => events.push(e),
                 Err(e) => tracing::warn!(component = %decl.name, "{e}"),
             }
@@ -208,7 +171,7 @@ impl Daemon {
     /// Stops watching, then shuts the runtime down, letting a reload in
     /// flight finish or roll back.
     pub async fn shutdown(&mut self) {
-        self.watcher = None;
+        self.files = None;
         self.runtime.shutdown().await;
     }
 }
@@ -228,11 +191,16 @@ pub struct Verdict {
 
 /// Puts every component's current file through its handler in a
 /// throw-away runtime, as `nginx -t` does: nothing is persisted or watched.
+///
+/// Must be awaited inside a tokio runtime.
 pub async fn validate(
     manifest: &Manifest,
     bundled: BundledHandlers,
 ) -> Result<Vec<Verdict>, Error> {
     let mut settings = manifest.settings.clone();
+    // Nothing is persisted, but the daemon's compiled-code cache is used
+    // (and filled): a validate before `run` makes its start fast, and after.
+    settings.cache_dir = settings.cache_dir();
     settings.state_dir = None;
     let probe = Daemon::new(
         Manifest {
@@ -244,8 +212,11 @@ pub async fn validate(
     let mut verdicts = Vec::new();
     for decl in &manifest.components {
         let result = async {
-            let handler = probe.handler_source(decl)?;
-            let input = read_config_file(&decl.config)?;
+            let handler = probe.handler_source(decl).map_err(|e| e.to_string())?;
+            let bytes = tokio::fs::read(&decl.config)
+                .await
+                .map_err(|e| describe_read_error(&decl.config, &e))?;
+            let input = config_of(&decl.config, bytes)?;
             probe
                 .runtime
                 .add_component(

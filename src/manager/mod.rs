@@ -5,20 +5,21 @@ pub(crate) mod subscribers;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use self::subscribers::Subscribers;
 use crate::error::Error;
 use crate::events::{Event, EventStore, Stats};
 use crate::outcome::{EventKind, SupportLevel};
-use crate::sandbox::{CompiledHandler, Sandbox, SandboxOptions};
+use crate::sandbox::{CompiledHandler, Sandbox, SandboxConfig, SandboxOptions};
 use crate::settings::{LimitOverrides, Settings};
-use crate::state::LastKnownGood;
+use crate::sources::{Change, ChangeSink, Origin, Payload, Source, SourceHandle};
+use crate::state::{LastKnownGood, Persisted};
 use crate::transaction::{ComponentState, ConfigInput, Context, Request};
 
 /// Where a handler's WebAssembly comes from.
@@ -28,6 +29,9 @@ pub enum HandlerSource {
     Bytes(Arc<[u8]>),
     /// A `.wasm` file.
     Path(PathBuf),
+    /// A handler bundled with the program that runs the runtime, by name
+    /// (`bundled:logging` in a manifest); the daemon resolves it.
+    Bundled(String),
 }
 
 impl From<&[u8]> for HandlerSource {
@@ -59,11 +63,10 @@ impl From<&std::path::Path> for HandlerSource {
 pub struct ComponentSpec {
     name: String,
     handler: HandlerSource,
-    config: ConfigInput,
+    /// The first configuration, or why its source could not give one.
+    config: Result<ConfigInput, String>,
     limits: LimitOverrides,
     config_path: Option<String>,
-    kind: EventKind,
-    base_version: u64,
 }
 
 impl ComponentSpec {
@@ -76,19 +79,24 @@ impl ComponentSpec {
         ComponentSpec {
             name: name.into(),
             handler: handler.into(),
-            config: config.into(),
+            config: Ok(config.into()),
             limits: LimitOverrides::default(),
             config_path: None,
-            kind: EventKind::Initial,
-            base_version: 0,
         }
     }
 
-    /// Goes on numbering versions after `version` (what a restart on a
-    /// last-known-good record of that version does).
-    pub fn after_version(mut self, version: u64) -> Self {
-        self.base_version = version;
-        self
+    /// A component whose first configuration could not be read (`why`
+    /// says what is wrong): it starts on its last-known-good configuration,
+    /// which needs a state directory with a record of it.
+    pub fn unavailable(
+        name: impl Into<String>,
+        handler: impl Into<HandlerSource>,
+        why: impl Into<String>,
+    ) -> ComponentSpec {
+        ComponentSpec {
+            config: Err(why.into()),
+            ..ComponentSpec::new(name, handler, ConfigInput::Value(Value::Null))
+        }
     }
 
     /// Overrides some of the runtime's limits for this component.
@@ -100,12 +108,6 @@ impl ComponentSpec {
     /// Names the file the configuration comes from, for events.
     pub fn config_path(mut self, path: impl Into<String>) -> Self {
         self.config_path = Some(path.into());
-        self
-    }
-
-    /// The kind of the first event (`initial` unless the component restarts).
-    pub fn kind(mut self, kind: EventKind) -> Self {
-        self.kind = kind;
         self
     }
 }
@@ -135,6 +137,8 @@ pub struct ComponentInfo {
 struct Slot {
     state: Arc<tokio::sync::Mutex<ComponentState>>,
     subscribers: Arc<Mutex<Subscribers>>,
+    /// The effective configuration in force, for readers.
+    current: watch::Receiver<Arc<Value>>,
 }
 
 struct Inner {
@@ -145,6 +149,8 @@ struct Inner {
     components: RwLock<BTreeMap<String, Arc<Slot>>>,
     compiled: Mutex<HashMap<String, Arc<CompiledHandler>>>,
     closed: AtomicBool,
+    /// Where sources send changes, once one is attached.
+    apply_loop: Mutex<Option<mpsc::UnboundedSender<Change>>>,
 }
 
 impl Inner {
@@ -203,8 +209,15 @@ impl RuntimeBuilder {
     /// # Errors
     /// When the engine cannot be built or the state directory cannot be created.
     pub fn build(self) -> Result<Runtime, Error> {
-        let cache = self.settings.state_dir.as_ref().map(|d| d.join("compiled"));
-        let sandbox = Sandbox::new(self.options, cache)?;
+        let sandbox = Sandbox::new(SandboxConfig {
+            options: self.options,
+            pool_instances: self
+                .settings
+                .pool_instances
+                .unwrap_or(Settings::DEFAULT_POOL_INSTANCES),
+            cache_dir: self.settings.cache_dir(),
+            cache_max_bytes: self.settings.cache_max_mib.saturating_mul(1 << 20),
+        })?;
         let lkg = match &self.settings.state_dir {
             Some(dir) => Some(LastKnownGood::open(dir).map_err(|source| Error::Io {
                 path: dir.clone(),
@@ -228,8 +241,38 @@ impl RuntimeBuilder {
                 components: RwLock::new(BTreeMap::new()),
                 compiled: Mutex::new(HashMap::new()),
                 closed: AtomicBool::new(false),
+                apply_loop: Mutex::new(None),
             }),
         })
+    }
+}
+
+/// The apply loop: hands each change to its component's worker, so changes
+/// of one component are applied in order and components run in parallel.
+/// It holds the runtime weakly: it ends when the runtime is dropped.
+async fn apply_loop(inner: Weak<Inner>, mut changes: mpsc::UnboundedReceiver<Change>) {
+    let mut workers: HashMap<String, mpsc::UnboundedSender<Change>> = HashMap::new();
+    while let Some(change) = changes.recv().await {
+        let worker = workers.entry(change.component.clone()).or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(component_worker(inner.clone(), rx));
+            tx
+        });
+        let _ = worker.send(change);
+    }
+}
+
+async fn component_worker(inner: Weak<Inner>, mut changes: mpsc::UnboundedReceiver<Change>) {
+    while let Some(change) = changes.recv().await {
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let component = change.component.clone();
+        match (Runtime { inner }).apply(change).await {
+            Ok(_) => {}
+            Err(Error::ShutDown) => return,
+            Err(e) => tracing::warn!(component = %component, "{e}"),
+        }
     }
 }
 
@@ -239,12 +282,21 @@ impl RuntimeBuilder {
 /// Reloads of one component are serialised; different components reload in
 /// parallel. Handler calls run on blocking threads, never on the async
 /// worker threads. Cloning a `Runtime` gives another handle to the same one.
+///
+/// # Tokio
+///
+/// Building a runtime, [`Runtime::current`], [`Runtime::subscribe`],
+/// [`Runtime::events`] and [`Runtime::stats`] need no async runtime. Every
+/// `async` method, and [`Runtime::attach`], must run inside a tokio runtime
+/// (multi-thread, or current-thread with blocking threads, the default):
+/// handler calls run on tokio's blocking pool. [`Runtime::reload_blocking`]
+/// is for plain threads and must not be called on an async worker thread.
 #[derive(Clone)]
 pub struct Runtime {
     inner: Arc<Inner>,
 }
 
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && !name.starts_with('.')
@@ -283,6 +335,9 @@ impl Runtime {
     ///
     /// # Errors
     /// [`Error::HandlerLoad`] naming what is wrong with the handler.
+    ///
+    /// Must be awaited inside a tokio runtime: handler calls run on its
+    /// blocking thread pool.
     pub async fn check_handler(
         &self,
         component: &str,
@@ -308,6 +363,13 @@ impl Runtime {
                 })?;
                 (p.display().to_string(), bytes.into())
             }
+            HandlerSource::Bundled(name) => {
+                return Err(Error::HandlerLoad {
+                    component: component.to_owned(),
+                    handler: format!("bundled:{name}"),
+                    reason: "no handlers are bundled with this runtime".into(),
+                });
+            }
         };
         let hash = crate::sandbox::hex_sha256(&bytes);
         if let Some(c) = self
@@ -322,7 +384,7 @@ impl Runtime {
         let sandbox = self.inner.sandbox.clone();
         let compiled = tokio::task::spawn_blocking(move || sandbox.compile(&bytes))
             .await
-            .map_err(|e| Error::Engine(format!("compile task failed: {e}")))?
+            .map_err(|e| Error::Panicked(format!("compiling: {e}")))?
             .map_err(|reason| Error::HandlerLoad {
                 component: component.to_owned(),
                 handler: label,
@@ -355,6 +417,9 @@ impl Runtime {
     /// assert_eq!(event.version, 1);
     /// # Ok(()) }
     /// ```
+    ///
+    /// Must be awaited inside a tokio runtime: handler calls run on its
+    /// blocking thread pool.
     pub async fn add_component(&self, spec: ComponentSpec) -> Result<Arc<Event>, Error> {
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(Error::ShutDown);
@@ -365,10 +430,11 @@ impl Runtime {
         if self.inner.slot(&spec.name).is_ok() {
             return Err(Error::DuplicateComponent(spec.name));
         }
+        let saved = self.saved(&spec.name).await;
         let handler = self.compile(&spec.name, spec.handler).await?;
         let name: Arc<str> = spec.name.as_str().into();
         let subscribers = Arc::new(Mutex::new(Subscribers::new(Arc::new(Value::Null))));
-        let mut state = ComponentState {
+        let state = ComponentState {
             name,
             handler,
             instance: None,
@@ -379,39 +445,122 @@ impl Runtime {
             subscribers: subscribers.clone(),
             support: None,
             instances_created: 0,
-            base_version: spec.base_version,
+            // Numbering goes on after the last committed version.
+            base_version: saved.as_ref().map_or(0, |s| s.version),
         };
-        let inner = self.inner.clone();
+        let config_path = spec.config_path;
+        let (state, why, refused) = match spec.config {
+            Ok(input) => {
+                let request = Request {
+                    input,
+                    kind: EventKind::Initial,
+                    config_path: config_path.clone(),
+                };
+                let (state, event) = self.blocking(state, |s, ctx| s.load(ctx, request)).await?;
+                if state.committed.is_some() {
+                    return self.insert(spec.name, state, subscribers, event);
+                }
+                (state, event.summary(), Some(event))
+            }
+            Err(why) => (state, why, None),
+        };
+        // The first configuration was refused or could not be read: start
+        // on the last-known-good one, if there is one, and say so.
+        let Some(saved) = saved else {
+            return Err(match refused {
+                Some(event) => Error::InitialLoad {
+                    component: spec.name,
+                    event,
+                },
+                None => Error::ConfigUnavailable {
+                    component: spec.name,
+                    reason: why,
+                },
+            });
+        };
         let request = Request {
-            input: spec.config,
-            kind: spec.kind,
-            config_path: spec.config_path,
+            input: ConfigInput::Value(saved.input),
+            kind: EventKind::Restart,
+            config_path: config_path.clone(),
         };
-        let (state, event) = tokio::task::spawn_blocking(move || {
-            let event = state.load(&inner.context(), request);
-            (state, event)
-        })
-        .await
-        .map_err(|e| Error::Engine(format!("load task failed: {e}")))?;
+        let (state, restored) = self.blocking(state, |s, ctx| s.load(ctx, request)).await?;
         if state.committed.is_none() {
-            return Err(Error::InitialLoad {
+            return Err(Error::RestoreFailed {
                 component: spec.name,
-                event,
+                why,
+                event: restored,
             });
         }
+        let message = format!(
+            "{why}; started on the last-known-good configuration (version {})",
+            saved.version
+        );
+        let (state, _) = self
+            .blocking(state, move |s, ctx| {
+                s.reject_input(ctx, EventKind::Initial, config_path, message)
+            })
+            .await?;
+        self.insert(spec.name, state, subscribers, restored)
+    }
+
+    /// A component's last-known-good record, read off the async threads.
+    async fn saved(&self, component: &str) -> Option<Persisted> {
+        let store = self.inner.lkg.clone()?;
+        let name = component.to_owned();
+        let read = tokio::task::spawn_blocking(move || store.load(&name)).await;
+        match read {
+            Ok(Ok(saved)) => saved,
+            Ok(Err(e)) => {
+                tracing::warn!(component, "ignoring the last-known-good record: {e}");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(component, "reading the last-known-good record failed: {e}");
+                None
+            }
+        }
+    }
+
+    /// Runs `f` on a component's state on a blocking thread.
+    async fn blocking<R: Send + 'static>(
+        &self,
+        mut state: ComponentState,
+        f: impl FnOnce(&mut ComponentState, &Context<'_>) -> R + Send + 'static,
+    ) -> Result<(ComponentState, R), Error> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let r = f(&mut state, &inner.context());
+            (state, r)
+        })
+        .await
+        .map_err(|e| Error::Panicked(e.to_string()))
+    }
+
+    fn insert(
+        &self,
+        name: String,
+        state: ComponentState,
+        subscribers: Arc<Mutex<Subscribers>>,
+        event: Arc<Event>,
+    ) -> Result<Arc<Event>, Error> {
+        let current = subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .watch_raw();
         let slot = Arc::new(Slot {
             state: Arc::new(tokio::sync::Mutex::new(state)),
             subscribers,
+            current,
         });
         let mut components = self
             .inner
             .components
             .write()
             .unwrap_or_else(|e| e.into_inner());
-        if components.contains_key(&spec.name) {
-            return Err(Error::DuplicateComponent(spec.name));
+        if components.contains_key(&name) {
+            return Err(Error::DuplicateComponent(name));
         }
-        components.insert(spec.name, slot);
+        components.insert(name, slot);
         Ok(event)
     }
 
@@ -422,6 +571,9 @@ impl Runtime {
     ///
     /// # Errors
     /// [`Error::UnknownComponent`], [`Error::Disabled`], [`Error::ShutDown`].
+    ///
+    /// Must be awaited inside a tokio runtime: handler calls run on its
+    /// blocking thread pool.
     pub async fn reload(
         &self,
         component: &str,
@@ -463,11 +615,8 @@ impl Runtime {
     }
 
     /// Reloads a component, saying what started it and where the
-    /// configuration came from (what file sources use).
-    ///
-    /// # Errors
-    /// As [`Runtime::reload`].
-    pub async fn reload_from(
+    /// configuration came from.
+    pub(crate) async fn reload_from(
         &self,
         component: &str,
         config: ConfigInput,
@@ -491,6 +640,9 @@ impl Runtime {
     ///
     /// # Errors
     /// [`Error::UnknownComponent`], [`Error::ShutDown`].
+    ///
+    /// Must be awaited inside a tokio runtime: handler calls run on its
+    /// blocking thread pool.
     pub async fn restart_component(&self, component: &str) -> Result<Arc<Event>, Error> {
         self.with_component(component, |state, ctx| {
             let config = state
@@ -526,7 +678,7 @@ impl Runtime {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || f(&mut guard, &inner.context()))
             .await
-            .map_err(|e| Error::Engine(format!("reload task failed: {e}")))
+            .map_err(|e| Error::Panicked(e.to_string()))
     }
 
     /// Subscribes to a component's effective configuration as a typed value.
@@ -567,11 +719,15 @@ impl Runtime {
     /// [`Error::UnknownComponent`].
     pub fn current(&self, component: &str) -> Result<Arc<Value>, Error> {
         let slot = self.inner.slot(component)?;
-        let subscribers = slot.subscribers.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(subscribers.current())
+        // A watch of its own: never waits for the subscribers' lock.
+        let current = slot.current.borrow().clone();
+        Ok(current)
     }
 
     /// Where every component stands (waits for reloads in flight).
+    ///
+    /// Must be awaited inside a tokio runtime: handler calls run on its
+    /// blocking thread pool.
     pub async fn components(&self) -> Vec<ComponentInfo> {
         let slots = self.inner.slots();
         let mut out = Vec::with_capacity(slots.len());
@@ -613,10 +769,7 @@ impl Runtime {
     /// (a removed file, a permission error, TOML or YAML that does not
     /// parse): a `rejected` event in the parse phase; nothing is called
     /// and the configuration in force stays.
-    ///
-    /// # Errors
-    /// [`Error::UnknownComponent`], [`Error::ShutDown`].
-    pub async fn reject_input(
+    pub(crate) async fn reject_input(
         &self,
         component: &str,
         kind: EventKind,
@@ -637,6 +790,9 @@ impl Runtime {
     /// # Errors
     /// [`Error::UnknownComponent`], [`Error::ShutDown`]. A handler that
     /// cannot be loaded is a `rejected` event, not an error.
+    ///
+    /// Must be awaited inside a tokio runtime: handler calls run on its
+    /// blocking thread pool.
     pub async fn swap_handler(
         &self,
         component: &str,
@@ -651,6 +807,80 @@ impl Runtime {
         .await
     }
 
+    /// Applies one change from a source through the component's
+    /// transaction: a configuration is read in its format and reloaded, a
+    /// handler is swapped, an unreadable one is recorded as rejected. Every
+    /// source's changes come through here.
+    ///
+    /// Needs a tokio runtime (it awaits the component's lock and runs the
+    /// handler on a blocking thread).
+    ///
+    /// # Errors
+    /// [`Error::UnknownComponent`], [`Error::Disabled`], [`Error::ShutDown`].
+    pub async fn apply(&self, change: Change) -> Result<Arc<Event>, Error> {
+        let Change {
+            component,
+            origin,
+            payload,
+        } = change;
+        let kind = match origin {
+            Origin::File(_) => EventKind::FileChange,
+            Origin::Api => EventKind::Api,
+        };
+        let path = origin.label();
+        match payload {
+            Payload::Config { bytes, format } => match format.decode(bytes) {
+                Ok(input) => self.reload_from(&component, input, kind, path).await,
+                Err(m) => {
+                    let message = match &path {
+                        Some(p) => format!("{p}: {m}"),
+                        None => m,
+                    };
+                    self.reject_input(&component, kind, path, message).await
+                }
+            },
+            Payload::Handler(bytes) => {
+                self.swap_handler(&component, HandlerSource::Bytes(bytes.into()))
+                    .await
+            }
+            Payload::Unreadable(message) => {
+                self.reject_input(&component, kind, path, message).await
+            }
+        }
+    }
+
+    /// Starts a source: what it sends is applied ([`Runtime::apply`]) by
+    /// the runtime's one apply loop, which serialises the changes of each
+    /// component and runs different components in parallel. The source
+    /// stops when the returned handle is dropped.
+    ///
+    /// Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`Error::ShutDown`], or the source's own error when it cannot start.
+    pub fn attach(&self, source: impl Source) -> Result<SourceHandle, Error> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(Error::ShutDown);
+        }
+        let sink = {
+            let mut tx = self
+                .inner
+                .apply_loop
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            match &*tx {
+                Some(tx) => ChangeSink::new(tx.clone()),
+                None => {
+                    let (sender, rx) = mpsc::unbounded_channel();
+                    tokio::spawn(apply_loop(Arc::downgrade(&self.inner), rx));
+                    *tx = Some(sender.clone());
+                    ChangeSink::new(sender)
+                }
+            }
+        };
+        Box::new(source).start(sink)
+    }
+
     /// Statistics over every event recorded so far.
     pub fn stats(&self) -> Stats {
         self.inner.events.stats()
@@ -658,6 +888,9 @@ impl Runtime {
 
     /// Stops the runtime: refuses new reloads, waits for those in flight to
     /// finish (or roll back), and drops every handler instance.
+    ///
+    /// Must be awaited inside a tokio runtime: handler calls run on its
+    /// blocking thread pool.
     pub async fn shutdown(&self) {
         self.inner.closed.store(true, Ordering::SeqCst);
         let slots = self.inner.slots();

@@ -45,13 +45,16 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Typed for TypedSubscriber<T> {
 /// Every subscriber of one component.
 pub(crate) struct Subscribers {
     raw: watch::Sender<Arc<Value>>,
-    typed: Vec<Box<dyn Typed>>,
+    typed: Vec<(u64, Box<dyn Typed>)>,
+    next_id: u64,
 }
 
-/// Values every subscriber accepted, waiting for the commit.
+/// Values every subscriber accepted, waiting for the commit. The lock on
+/// the subscribers is not held while the commit is made durable, so a
+/// subscriber may join in between: it is staged when the value is published.
 pub(crate) struct Staged {
     value: Arc<Value>,
-    typed: Vec<Box<dyn Any + Send>>,
+    typed: Vec<(u64, Box<dyn Any + Send>)>,
 }
 
 impl Subscribers {
@@ -59,6 +62,7 @@ impl Subscribers {
         Subscribers {
             raw: watch::channel(initial).0,
             typed: Vec::new(),
+            next_id: 0,
         }
     }
 
@@ -77,25 +81,44 @@ impl Subscribers {
         let current = self.current();
         let value = T::deserialize(&*current).map_err(|e| e.to_string())?;
         let (tx, rx) = watch::channel(value);
-        self.typed.retain(|s| !s.is_closed());
-        self.typed.push(Box::new(TypedSubscriber { tx }));
+        self.typed.retain(|(_, s)| !s.is_closed());
+        self.next_id += 1;
+        self.typed
+            .push((self.next_id, Box::new(TypedSubscriber { tx })));
         Ok(rx)
     }
 
     pub(crate) fn stage(&mut self, value: Arc<Value>) -> Result<Staged, String> {
-        self.typed.retain(|s| !s.is_closed());
+        self.typed.retain(|(_, s)| !s.is_closed());
         let typed = self
             .typed
             .iter()
-            .map(|s| s.stage(&value))
+            .map(|(id, s)| s.stage(&value).map(|v| (*id, v)))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Staged { value, typed })
     }
 
     pub(crate) fn publish(&mut self, staged: Staged) {
-        for (s, v) in self.typed.iter().zip(staged.typed) {
-            s.publish(v);
-        }
+        let mut values = staged.typed.into_iter().peekable();
+        self.typed.retain(|(id, s)| {
+            while values.next_if(|(v, _)| v < id).is_some() {}
+            if let Some((_, v)) = values.next_if(|(v, _)| v == id) {
+                s.publish(v);
+                return true;
+            }
+            // Joined after staging, on the old value: it gets the new one
+            // too, or, if it cannot read it, is closed rather than left behind.
+            match s.stage(&staged.value) {
+                Ok(v) => {
+                    s.publish(v);
+                    true
+                }
+                Err(e) => {
+                    tracing::warn!("closing a subscriber that joined during a commit: {e}");
+                    false
+                }
+            }
+        });
         self.raw.send_replace(staged.value);
     }
 }

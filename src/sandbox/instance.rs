@@ -172,6 +172,12 @@ fn fuel_used(store: &Store<HostState>, sandbox: &Sandbox, fuel: u64) -> u64 {
 /// Sorts a fault by its type, never by its text.
 fn classify(err: &wasmtime::Error, store: &Store<HostState>) -> Cause {
     let refused = store.data().limiter.refused;
+    if err
+        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
+        return Cause::Capacity;
+    }
     match err.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => Cause::OutOfFuel,
         Some(Trap::Interrupt) => Cause::Timeout,

@@ -3,12 +3,12 @@
 //! deadline and a memory cap.
 
 mod bindings;
+mod cache;
 mod host;
 mod instance;
 mod output;
 mod watchdog;
 
-use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use self::cache::CodeCache;
 pub(crate) use self::host::HostState;
 pub use self::instance::CallFailure;
 pub(crate) use self::instance::{CallReport, HandlerInstance, bound_failure};
@@ -55,7 +56,17 @@ struct SandboxInner {
     options: SandboxOptions,
     watchdog: Option<Watchdog>,
     /// Where compiled handlers are kept across restarts, if anywhere.
-    cache: Option<PathBuf>,
+    cache: Option<CodeCache>,
+}
+
+/// How to build a sandbox.
+#[derive(Debug, Clone)]
+pub(crate) struct SandboxConfig {
+    pub(crate) options: SandboxOptions,
+    /// Handler instances that can be live at once.
+    pub(crate) pool_instances: u32,
+    pub(crate) cache_dir: Option<PathBuf>,
+    pub(crate) cache_max_bytes: u64,
 }
 
 /// A handler compiled and linked once, ready to be instantiated many times.
@@ -70,12 +81,23 @@ pub(crate) struct CompiledHandler {
 const MEMORY_CEILING: usize = 4 << 30;
 
 impl Sandbox {
-    pub(crate) fn new(options: SandboxOptions, cache: Option<PathBuf>) -> Result<Sandbox, Error> {
+    pub(crate) fn new(cfg: SandboxConfig) -> Result<Sandbox, Error> {
+        let options = cfg.options;
+        let instances = cfg.pool_instances.max(1);
         let mut pool = PoolingAllocationConfig::new();
-        pool.total_component_instances(512)
-            .total_core_instances(4096)
-            .total_memories(512)
-            .total_tables(512)
+        // Every limit scales with the instances that can be live at once.
+        // A component instance of a Rust handler holds a handful of core
+        // instances (the handler, WASI adapter shims), one or two memories
+        // and two tables; Python and JavaScript handlers hold more. Table
+        // and instance slots cost only address space; memory slots cost
+        // their reservation in address space (about 4 GiB each), never
+        // resident memory until used.
+        pool.total_component_instances(instances)
+            .total_core_instances(instances.saturating_mul(16))
+            .total_memories(instances.saturating_mul(2))
+            .total_tables(instances.saturating_mul(4))
+            // Per component: what the largest handlers in the repository
+            // need (componentize-py) with room to spare.
             .max_core_instances_per_component(64)
             .max_memories_per_component(16)
             .max_tables_per_component(16)
@@ -109,6 +131,9 @@ impl Sandbox {
         } else {
             None
         };
+        let cache = cfg
+            .cache_dir
+            .map(|dir| CodeCache::new(dir, &engine, cfg.cache_max_bytes));
         Ok(Sandbox {
             inner: Arc::new(SandboxInner {
                 engine,
@@ -125,14 +150,17 @@ impl Sandbox {
     pub(crate) fn compile(&self, bytes: &[u8]) -> Result<CompiledHandler, String> {
         check_component_header(bytes)?;
         let hash = hex_sha256(bytes);
-        let component = match self.cached(&hash) {
+        let cache = self.inner.cache.as_ref();
+        let component = match cache.and_then(|c| c.get(&self.inner.engine, &hash)) {
             Some(c) => c,
             None => {
                 let started = Instant::now();
                 let c = Component::from_binary(&self.inner.engine, bytes)
                     .map_err(|e| format!("not a valid WebAssembly component: {e:#}"))?;
                 tracing::debug!(handler = %hash, "compiled in {:?}", started.elapsed());
-                self.store_cached(&hash, &c);
+                if let Some(cache) = cache {
+                    cache.put(&hash, &c);
+                }
                 c
             }
         };
@@ -148,88 +176,20 @@ impl Sandbox {
         Ok(CompiledHandler { pre, hash })
     }
 
-    /// The cache file of a handler: its hash and the engine's compatibility
-    /// hash (wasmtime version, target, settings) both name it, so a stale
-    /// entry is simply never looked up.
-    fn cache_path(&self, hash: &str) -> Option<PathBuf> {
-        let dir = self.inner.cache.as_ref()?;
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.inner
-            .engine
-            .precompile_compatibility_hash()
-            .hash(&mut h);
-        Some(dir.join(format!("{hash}-{:016x}.cwasm", h.finish())))
-    }
-
-    /// A compiled handler from the cache, if a whole and matching one is there.
-    fn cached(&self, hash: &str) -> Option<Component> {
-        let path = self.cache_path(hash)?;
-        let data = std::fs::read(&path).ok()?;
-        let (sum, artifact) = data.split_at_checked(32)?;
-        if Sha256::digest(artifact).as_slice() != sum {
-            tracing::warn!(cache = %path.display(), "corrupt compiled-code cache entry; recompiling");
-            let _ = std::fs::remove_file(&path);
-            return None;
-        }
-        match deserialize(&self.inner.engine, artifact) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                tracing::warn!(cache = %path.display(), "unusable compiled-code cache entry ({e}); recompiling");
-                let _ = std::fs::remove_file(&path);
-                None
-            }
-        }
-    }
-
-    /// Stores a compiled handler, checksummed, written atomically. A cache
-    /// that cannot be written only costs the next start a compile.
-    fn store_cached(&self, hash: &str, component: &Component) {
-        let Some(path) = self.cache_path(hash) else {
-            return;
-        };
-        let result = (|| -> std::io::Result<()> {
-            let artifact = component
-                .serialize()
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-            let mut data = Sha256::digest(&artifact).to_vec();
-            data.extend_from_slice(&artifact);
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-            let written = std::fs::write(&tmp, &data).and_then(|()| std::fs::rename(&tmp, &path));
-            if written.is_err() {
-                // A full disk must not keep a half-written artifact either.
-                let _ = std::fs::remove_file(&tmp);
-            }
-            written
-        })();
-        if let Err(e) = result {
-            tracing::warn!(cache = %path.display(), "cannot write the compiled-code cache: {e}");
-        }
-    }
-
     fn engine(&self) -> &Engine {
         &self.inner.engine
     }
 }
 
-/// Loads an artifact this engine produced.
-#[allow(unsafe_code)]
-fn deserialize(engine: &Engine, artifact: &[u8]) -> wasmtime::Result<Component> {
-    // SAFETY: `Component::deserialize` trusts its input to be wasmtime's
-    // own output. These bytes are: they were written by `store_cached`
-    // under a name that includes this engine's compatibility hash, and
-    // their SHA-256 was checked just before, so a torn or corrupted file
-    // never gets here (and wasmtime checks its version header itself).
-    unsafe { Component::deserialize(engine, artifact) }
+pub(crate) fn hex_sha256(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
 }
 
-pub(crate) fn hex_sha256(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push_str(&format!("{b:02x}"));
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
     }
     out
 }

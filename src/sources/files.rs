@@ -23,9 +23,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::format::Format;
+use super::{Change, ChangeSink, Origin, Payload, Source, SourceHandle};
 use crate::error::Error;
-use crate::manager::{HandlerSource, Runtime};
-use crate::outcome::EventKind;
 use crate::transaction::ConfigInput;
 
 /// What a watched file is to its component.
@@ -48,16 +47,24 @@ pub struct WatchTarget {
     pub kind: WatchedKind,
 }
 
-/// Watches files and reloads their components until dropped.
-pub struct FileWatcher {
+/// The file source: watches configuration and handler files and sends
+/// their new contents as changes, until dropped.
+pub struct FileSource {
     _watcher: RecommendedWatcher,
     debouncer: Arc<Debouncer>,
-    pending: Vec<WatchTarget>,
+    targets: Vec<WatchTarget>,
+    loaded: HashMap<(String, WatchedKind), Vec<u8>>,
+}
+
+/// A started file source: stops its debounce thread and tasks when dropped.
+struct Running {
+    _watcher: RecommendedWatcher,
+    debouncer: Arc<Debouncer>,
     thread: Option<std::thread::JoinHandle<()>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
-impl Drop for FileWatcher {
+impl Drop for Running {
     fn drop(&mut self) {
         self.debouncer.stop();
         if let Some(t) = self.thread.take() {
@@ -138,7 +145,9 @@ impl Debouncer {
     }
 }
 
-/// Reads a configuration file in the format its extension names.
+/// Reads a configuration file in the format its extension names (for
+/// code that is not async; async code reads with `tokio::fs` and calls
+/// [`config_of`]).
 ///
 /// # Errors
 /// A message naming the file and what is wrong (missing, unreadable, not
@@ -153,19 +162,13 @@ pub fn read_config_file(path: &Path) -> Result<ConfigInput, String> {
 /// # Errors
 /// A message naming the file and what is wrong.
 pub fn config_of(path: &Path, bytes: Vec<u8>) -> Result<ConfigInput, String> {
-    let text =
-        String::from_utf8(bytes).map_err(|e| format!("{}: not UTF-8 text: {e}", path.display()))?;
-    match Format::of(path) {
-        // JSON goes to the handler as written; the transaction parses it.
-        Format::Json => Ok(ConfigInput::Json(text)),
-        format => format
-            .parse(&text)
-            .map(ConfigInput::Value)
-            .map_err(|e| format!("{}: {e}", path.display())),
-    }
+    Format::of(path)
+        .decode(bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn describe_io(path: &Path, e: &io::Error) -> String {
+/// What a file that cannot be read is reported as.
+pub(crate) fn describe_io(path: &Path, e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::NotFound => format!(
             "{}: the file was removed; the last good configuration stays in force",
@@ -179,14 +182,15 @@ fn describe_io(path: &Path, e: &io::Error) -> String {
     }
 }
 
-impl FileWatcher {
-    /// Starts watching the targets' directories. Nothing is reloaded until
-    /// [`FileWatcher::run`]; changes seen before then are kept, so a file
-    /// saved while components load is not missed.
+impl FileSource {
+    /// Starts watching the targets' directories. Nothing is sent until the
+    /// source is attached to a runtime ([`Runtime::attach`](crate::Runtime::attach));
+    /// changes seen before then are kept, so a file saved while components
+    /// load is not missed.
     ///
     /// # Errors
     /// When a directory cannot be watched.
-    pub fn watch(targets: Vec<WatchTarget>, debounce: Duration) -> Result<FileWatcher, Error> {
+    pub fn watch(targets: Vec<WatchTarget>, debounce: Duration) -> Result<FileSource, Error> {
         let debouncer = Arc::new(Debouncer {
             state: Mutex::new(DebounceState {
                 due: vec![None; targets.len()],
@@ -229,70 +233,63 @@ impl FileWatcher {
                 }
                 Err(e) => tracing::warn!("file watcher: {e}"),
             })
-            .map_err(|e| Error::Io {
+            .map_err(|e| Error::Watch {
                 path: PathBuf::from("."),
-                source: io::Error::other(e),
+                source: e,
             })?;
         for dir in dirs {
             watcher
                 .watch(&dir, RecursiveMode::NonRecursive)
-                .map_err(|e| Error::Io {
+                .map_err(|e| Error::Watch {
                     path: dir.clone(),
-                    source: io::Error::other(e),
+                    source: e,
                 })?;
         }
-        Ok(FileWatcher {
+        Ok(FileSource {
             _watcher: watcher,
             debouncer,
-            pending: targets,
-            thread: None,
-            tasks: Vec::new(),
+            targets,
+            loaded: HashMap::new(),
         })
     }
 
-    /// Starts applying changes. `loaded` gives, per component and kind, the
-    /// bytes the component was loaded from; a file that still holds them is
-    /// not reloaded. A target missing from `loaded` is read now.
-    pub fn run(&mut self, runtime: &Runtime, loaded: &HashMap<(String, WatchedKind), Vec<u8>>) {
-        for (i, target) in self.pending.drain(..).enumerate() {
-            let last = loaded
-                .get(&(target.component.clone(), target.kind))
-                .cloned()
-                .or_else(|| std::fs::read(&target.path).ok());
-            let (tx, rx) = mpsc::unbounded_channel();
-            self.debouncer
-                .state
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .go[i] = Some(tx);
-            self.tasks.push(tokio::spawn(watch_target(
-                runtime.clone(),
-                target,
-                rx,
-                last,
-            )));
-        }
-        let debouncer = self.debouncer.clone();
-        self.thread = std::thread::Builder::new()
-            .name("hotreload-debounce".into())
-            .spawn(move || debouncer.run())
-            .map_err(|e| tracing::error!("cannot start the debounce thread: {e}"))
-            .ok();
+    /// Says which bytes a component was loaded from: a file that still
+    /// holds them when the source starts is not sent again. A target with
+    /// no loaded bytes is read when the source starts.
+    pub fn loaded(&mut self, component: &str, kind: WatchedKind, bytes: Vec<u8>) {
+        self.loaded.insert((component.to_owned(), kind), bytes);
     }
+}
 
-    /// Watches and applies changes at once (the files' current bytes count
-    /// as loaded).
-    ///
-    /// # Errors
-    /// When a directory cannot be watched.
-    pub fn start(
-        runtime: Runtime,
-        targets: Vec<WatchTarget>,
-        debounce: Duration,
-    ) -> Result<FileWatcher, Error> {
-        let mut watcher = FileWatcher::watch(targets, debounce)?;
-        watcher.run(&runtime, &HashMap::new());
-        Ok(watcher)
+impl Source for FileSource {
+    fn start(self: Box<Self>, sink: ChangeSink) -> Result<SourceHandle, Error> {
+        let FileSource {
+            _watcher,
+            debouncer,
+            targets,
+            mut loaded,
+        } = *self;
+        let mut tasks = Vec::with_capacity(targets.len());
+        for (i, target) in targets.into_iter().enumerate() {
+            let last = loaded.remove(&(target.component.clone(), target.kind));
+            let (tx, rx) = mpsc::unbounded_channel();
+            debouncer.state.lock().unwrap_or_else(|e| e.into_inner()).go[i] = Some(tx);
+            tasks.push(tokio::spawn(watch_target(sink.clone(), target, rx, last)));
+        }
+        let thread_debouncer = debouncer.clone();
+        let thread = std::thread::Builder::new()
+            .name("hotreload-debounce".into())
+            .spawn(move || thread_debouncer.run())
+            .map_err(|source| Error::Io {
+                path: PathBuf::from("<debounce thread>"),
+                source,
+            })?;
+        Ok(SourceHandle::new(Running {
+            _watcher,
+            debouncer,
+            thread: Some(thread),
+            tasks,
+        }))
     }
 }
 
@@ -306,48 +303,28 @@ fn parent_dir(path: &Path) -> PathBuf {
 }
 
 async fn watch_target(
-    runtime: Runtime,
+    sink: ChangeSink,
     target: WatchTarget,
     mut go: mpsc::UnboundedReceiver<()>,
     mut last: Option<Vec<u8>>,
 ) {
-    let path_text = target.path.display().to_string();
+    if last.is_none() {
+        // Not loaded from: what the file holds now is the first change.
+        last = tokio::fs::read(&target.path).await.ok();
+    }
     while go.recv().await.is_some() {
-        let read = tokio::fs::read(&target.path).await;
-        let result = match read {
+        let payload = match tokio::fs::read(&target.path).await {
             Ok(bytes) => {
                 if last.as_deref() == Some(&bytes[..]) {
                     continue;
                 }
                 last = Some(bytes.clone());
                 match target.kind {
-                    WatchedKind::Config => match config_of(&target.path, bytes) {
-                        Ok(input) => {
-                            runtime
-                                .reload_from(
-                                    &target.component,
-                                    input,
-                                    EventKind::FileChange,
-                                    Some(path_text.clone()),
-                                )
-                                .await
-                        }
-                        Err(message) => {
-                            runtime
-                                .reject_input(
-                                    &target.component,
-                                    EventKind::FileChange,
-                                    Some(path_text.clone()),
-                                    message,
-                                )
-                                .await
-                        }
+                    WatchedKind::Config => Payload::Config {
+                        bytes,
+                        format: Format::of(&target.path),
                     },
-                    WatchedKind::Handler => {
-                        runtime
-                            .swap_handler(&target.component, HandlerSource::Bytes(bytes.into()))
-                            .await
-                    }
+                    WatchedKind::Handler => Payload::Handler(bytes),
                 }
             }
             Err(e) => {
@@ -356,20 +333,16 @@ async fn watch_target(
                     continue;
                 }
                 last = None;
-                runtime
-                    .reject_input(
-                        &target.component,
-                        EventKind::FileChange,
-                        Some(path_text.clone()),
-                        describe_io(&target.path, &e),
-                    )
-                    .await
+                Payload::Unreadable(describe_io(&target.path, &e))
             }
         };
-        match result {
-            Ok(_) => {}
-            Err(Error::ShutDown) => return,
-            Err(e) => tracing::warn!(component = %target.component, "{e}"),
+        let change = Change {
+            component: target.component.clone(),
+            origin: Origin::File(target.path.clone()),
+            payload,
+        };
+        if sink.send(change).is_err() {
+            return;
         }
     }
 }

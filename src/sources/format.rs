@@ -4,6 +4,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::transaction::ConfigInput;
+
 /// A configuration file's format, chosen by its extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -27,6 +29,20 @@ impl Format {
             Some("toml") => Format::Toml,
             Some("yaml" | "yml") => Format::Yaml,
             _ => Format::Json,
+        }
+    }
+
+    /// Makes a configuration of bytes written in this format. JSON goes to
+    /// the handler as written (the transaction parses it); TOML and YAML
+    /// are converted to JSON here.
+    ///
+    /// # Errors
+    /// A message saying what is wrong (not UTF-8, not valid in the format).
+    pub fn decode(self, bytes: Vec<u8>) -> Result<ConfigInput, String> {
+        let text = String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"))?;
+        match self {
+            Format::Json => Ok(ConfigInput::Json(text)),
+            format => format.parse(&text).map(ConfigInput::Value),
         }
     }
 

@@ -1,8 +1,8 @@
 //! Last-known-good configurations, one JSON file per component under the
 //! state directory, replaced atomically on every commit.
 
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -60,25 +60,8 @@ impl LastKnownGood {
     /// # Errors
     /// Any I/O error (full disk, read-only directory); the old record stays.
     pub fn store(&self, record: &Persisted) -> io::Result<()> {
-        let path = self.path(&record.component);
-        let tmp = self.dir.join(format!(
-            ".{}.json.tmp.{}",
-            record.component,
-            std::process::id()
-        ));
-        let result = (|| {
-            let mut file = File::create(&tmp)?;
-            let bytes = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-            drop(file);
-            fs::rename(&tmp, &path)?;
-            File::open(&self.dir)?.sync_all()
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result
+        let bytes = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
+        super::write_atomically(&self.path(&record.component), &bytes)
     }
 
     /// A component's record, if there is one.

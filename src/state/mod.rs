@@ -1,5 +1,8 @@
 //! What survives a restart: each component's last-known-good configuration.
 
+mod atomic;
 mod lkg;
+
+pub(crate) use self::atomic::write_atomically;
 
 pub use self::lkg::{LastKnownGood, Persisted};

@@ -59,10 +59,6 @@ pub(crate) async fn start(components: &[(&str, &str, &str, &str)]) -> Setup {
     start_in(dir, components).await.unwrap()
 }
 
-pub(crate) fn write_manifest(dir: &Path, components: &[(&str, &str, &str, &str)]) -> PathBuf {
-    write_manifest_with(dir, components, DEBOUNCE_MS)
-}
-
 fn write_manifest_with(
     dir: &Path,
     components: &[(&str, &str, &str, &str)],
@@ -95,10 +91,10 @@ async fn start_with(
     debounce_ms: u64,
 ) -> Result<Setup, String> {
     let path = write_manifest_with(dir.path(), components, debounce_ms);
-    let manifest = Manifest::load(&path)?;
+    let manifest = Manifest::load(&path).map_err(|e| e.to_string())?;
     let mut daemon = Daemon::new(manifest, bundled).map_err(|e| e.to_string())?;
     let events = daemon.runtime().event_stream();
-    daemon.start().await?;
+    daemon.start().await.map_err(|e| e.to_string())?;
     let mut setup = Setup {
         dir,
         daemon,
@@ -427,7 +423,7 @@ async fn starts_on_last_known_good_when_the_file_is_bad() {
     // Without a last-known-good, a bad file refuses the start.
     std::fs::remove_dir_all(s_dir.path().join(".hotreload")).unwrap();
     let mut daemon = Daemon::new(Manifest::load(&path).unwrap(), bundled).unwrap();
-    let err = daemon.start().await.unwrap_err();
+    let err = daemon.start().await.unwrap_err().to_string();
     assert!(err.contains("component logging: cannot start"), "{err}");
     assert!(err.contains("nonsense"), "{err}");
 }

@@ -1,6 +1,7 @@
 //! Integration tests, one binary: a module per topic, shared helpers here.
 
 mod cache;
+mod capacity;
 mod conform;
 mod contract;
 mod daemon;

@@ -13,12 +13,12 @@ use serde_json::Value;
 
 use hotreload::{ComponentSpec, Limits, Outcome, Probe, Runtime, SandboxOptions, Settings};
 
-#[path = "../handlers/logging/src/config.rs"]
+#[path = "../../../handlers/logging/src/config.rs"]
 #[allow(dead_code, unreachable_pub, missing_docs)]
 mod logging_config;
 
 /// The 1 KiB logging configuration.
-pub const CONFIG_1K: &str = include_str!("../benches/data/logging-1k.json");
+pub const CONFIG_1K: &str = include_str!("../../../benches/data/logging-1k.json");
 
 /// The same configuration with another level, so alternating the two makes
 /// every reload a real change.
@@ -99,6 +99,46 @@ impl Alternating {
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
     }
+}
+
+/// `Runtime::current()` timed on this thread while another thread commits
+/// reloads in a loop to a state directory (each commit an fsync): a reader
+/// never waits for the disk or for a reload in flight. Gives the readers'
+/// latencies and how many commits ran meanwhile.
+///
+/// # Panics
+/// If a reload does not apply.
+pub fn current_under_commits(async_rt: &tokio::runtime::Runtime, reads: usize) -> (Summary, u64) {
+    let dir = temp_dir("current");
+    let runtime = runtime_with_logging(
+        Settings {
+            state_dir: Some(dir.clone()),
+            ..Settings::default()
+        },
+        async_rt,
+    );
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let mut alternating = Alternating::new(runtime.clone());
+        std::thread::spawn(move || {
+            let mut commits = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                alternating.step();
+                commits += 1;
+            }
+            commits
+        })
+    };
+    // Let the writer get going before timing.
+    std::thread::sleep(Duration::from_millis(50));
+    let summary = time(reads / 10, reads, || {
+        std::hint::black_box(runtime.current("logging").expect("component"));
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let commits = writer.join().expect("writer");
+    let _ = std::fs::remove_dir_all(&dir);
+    (summary, commits)
 }
 
 /// A probe of the chaos handler whose `validate` spins, with `deadline`.
@@ -284,7 +324,7 @@ pub struct WatchedFile {
     events: tokio::sync::broadcast::Receiver<Arc<hotreload::Event>>,
     next: usize,
     _runtime: Runtime,
-    _watcher: hotreload::sources::FileWatcher,
+    _watcher: hotreload::sources::SourceHandle,
 }
 
 impl WatchedFile {
@@ -300,8 +340,7 @@ impl WatchedFile {
         let events = runtime.event_stream();
         let watcher = {
             let _guard = async_rt.enter();
-            hotreload::sources::FileWatcher::start(
-                runtime.clone(),
+            let files = hotreload::sources::FileSource::watch(
                 vec![hotreload::sources::WatchTarget {
                     component: "logging".into(),
                     path: file.clone(),
@@ -309,7 +348,8 @@ impl WatchedFile {
                 }],
                 debounce,
             )
-            .expect("watch")
+            .expect("watch");
+            runtime.attach(files).expect("attach the file source")
         };
         WatchedFile {
             dir,

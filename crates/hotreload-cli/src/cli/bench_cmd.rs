@@ -5,8 +5,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
 use crate::bench::{self, Alternating, CONFIG_1K, Summary};
+use clap::Args;
 use hotreload::{Limits, Probe, SandboxOptions, Settings};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -166,6 +166,15 @@ pub(crate) fn run(args: BenchArgs) -> std::process::ExitCode {
     ));
     let s = bench::time(instances / 10, instances, || fresh.step());
     r.add("4 whole transaction, fresh instance", s, true, "");
+
+    r.progress("current() while reloads commit");
+    let (s, commits) = bench::current_under_commits(&rt, calls * 10);
+    r.add(
+        "3 current() while another thread commits (fsync) in a loop",
+        s,
+        false,
+        format!("{commits} commits meanwhile; never waits for the disk"),
+    );
 
     for ms in [10u64, 100] {
         r.progress(&format!("a spinning handler with a {ms} ms deadline"));

@@ -106,7 +106,18 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// Reads a configuration file as JSON text.
-pub(crate) fn read_config(path: &PathBuf) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+/// Where `try` and `conform` keep compiled handlers between runs (a
+/// componentize-py handler takes seconds to compile, a cache hit about a
+/// millisecond): `$HOTRELOAD_CACHE_DIR`, else `$XDG_CACHE_HOME/hotreload`,
+/// else `~/.cache/hotreload`. `HOTRELOAD_CACHE_DIR=` (empty) turns it off.
+pub(crate) fn user_cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("HOTRELOAD_CACHE_DIR") {
+        return (!dir.is_empty()).then(|| PathBuf::from(dir));
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir).join("hotreload"));
+    }
+    std::env::var_os("HOME")
+        .filter(|d| !d.is_empty())
+        .map(|home| PathBuf::from(home).join(".cache").join("hotreload"))
 }

@@ -4,16 +4,18 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+use hotreload::sources::{Change, Format, Origin, Payload, config_of};
 use hotreload::{ComponentSpec, Error, Outcome, Runtime, Settings};
 
 #[derive(Debug, Args)]
 pub(crate) struct TryArgs {
     /// The handler component (`.wasm`).
     handler: PathBuf,
-    /// The configuration in force before (JSON file).
+    /// The configuration in force before (a JSON, TOML or YAML file, by
+    /// its extension).
     #[arg(long)]
     old: PathBuf,
-    /// The configuration to reload to (JSON file).
+    /// The configuration to reload to (JSON, TOML or YAML).
     #[arg(long)]
     new: PathBuf,
     /// Fuel per handler call.
@@ -29,7 +31,10 @@ pub(crate) struct TryArgs {
 }
 
 pub(crate) async fn run(args: TryArgs) -> ExitCode {
-    let mut settings = Settings::default();
+    let mut settings = Settings {
+        cache_dir: super::user_cache_dir(),
+        ..Settings::default()
+    };
     if let Some(fuel) = args.fuel {
         settings.fuel = fuel;
     }
@@ -40,9 +45,21 @@ pub(crate) async fn run(args: TryArgs) -> ExitCode {
     if let Some(mib) = args.memory_mib {
         settings.memory_mib = mib;
     }
-    let (old, new) = match (super::read_config(&args.old), super::read_config(&args.new)) {
+    // Both files in the format their extension names, as the daemon reads them.
+    let (old, new) = match (std::fs::read(&args.old), std::fs::read(&args.new)) {
         (Ok(o), Ok(n)) => (o, n),
-        (Err(e), _) | (_, Err(e)) => {
+        (Err(e), _) => {
+            eprintln!("error: {}: {e}", args.old.display());
+            return ExitCode::from(2);
+        }
+        (_, Err(e)) => {
+            eprintln!("error: {}: {e}", args.new.display());
+            return ExitCode::from(2);
+        }
+    };
+    let old = match config_of(&args.old, old) {
+        Ok(o) => o,
+        Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
@@ -58,16 +75,15 @@ pub(crate) async fn run(args: TryArgs) -> ExitCode {
         .config_path(args.old.display().to_string());
     let event = match runtime.add_component(spec).await {
         Ok(_) => {
-            let request = hotreload::ConfigInput::Json(new);
-            match runtime
-                .reload_from(
-                    "try",
-                    request,
-                    hotreload::EventKind::Api,
-                    Some(args.new.display().to_string()),
-                )
-                .await
-            {
+            let change = Change {
+                component: "try".into(),
+                origin: Origin::File(args.new.clone()),
+                payload: Payload::Config {
+                    bytes: new,
+                    format: Format::of(&args.new),
+                },
+            };
+            match runtime.apply(change).await {
                 Ok(event) => event,
                 Err(e) => {
                     eprintln!("error: {e}");
