@@ -91,6 +91,28 @@ pub enum Error {
     /// not of the handler); the component's state is lost with it.
     #[error("a host task panicked: {0}")]
     Panicked(String),
+    /// The state directory (`state_dir`) cannot be used: it is a file, its
+    /// parent is not writable, ...
+    #[error("state_dir {}: {source}", dir.display())]
+    StateDir {
+        /// The state directory.
+        dir: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Another runtime (another daemon) uses this state directory.
+    #[error(
+        "state_dir {} is in use by another hotreload process{}; two runtimes on one state \
+         directory would both apply every change",
+        dir.display(),
+        pid.map(|p| format!(" (PID {p})")).unwrap_or_default()
+    )]
+    StateDirInUse {
+        /// The state directory.
+        dir: PathBuf,
+        /// The holder's PID, as it wrote it.
+        pid: Option<u32>,
+    },
     /// A manifest could not be read or is wrong.
     #[error("{}: {reason}", path.display())]
     Manifest {

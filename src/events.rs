@@ -116,6 +116,17 @@ pub(crate) fn timestamp(at: SystemTime) -> String {
     humantime::format_rfc3339_micros(at).to_string()
 }
 
+/// What [`Runtime::events_after`](crate::Runtime::events_after) gives.
+#[derive(Debug, Clone, Default)]
+pub struct EventsAfter {
+    /// The events recorded since, oldest first.
+    pub events: Vec<Arc<Event>>,
+    /// The first and last id of events recorded since that already left
+    /// the ring (it keeps `event_store_events` events and
+    /// `event_store_bytes`): they can no longer be read.
+    pub missed: Option<(u64, u64)>,
+}
+
 /// Statistics over every event a runtime recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
@@ -218,7 +229,6 @@ pub(crate) struct EventStore {
     ring: Mutex<Ring>,
     max_events: usize,
     max_bytes: usize,
-    next_id: std::sync::atomic::AtomicU64,
     notify: broadcast::Sender<Arc<Event>>,
     all: broadcast::Sender<Arc<Event>>,
     notify_on_success: bool,
@@ -241,7 +251,6 @@ impl EventStore {
             }),
             max_events: max_events.max(1),
             max_bytes,
-            next_id: std::sync::atomic::AtomicU64::new(1),
             notify: broadcast::channel(1024).0,
             all: broadcast::channel(4096).0,
             notify_on_success,
@@ -249,18 +258,17 @@ impl EventStore {
         }
     }
 
-    pub(crate) fn next_id(&self) -> u64 {
-        self.next_id
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    }
-
     /// Records an event, evicting the oldest ones past the budget, and
     /// notifies subscribers as the settings ask.
-    pub(crate) fn record(&self, event: Event, support: Option<SupportLevel>) -> Arc<Event> {
-        let event = Arc::new(event);
+    /// Ids are given here, in the order events are recorded: 1, 2, 3, ...
+    /// with no gap, so a reader that knows the last id it saw knows exactly
+    /// what it missed.
+    pub(crate) fn record(&self, mut event: Event, support: Option<SupportLevel>) -> Arc<Event> {
         let size = event.approx_bytes();
-        {
+        let event = {
             let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+            event.id = ring.all.total + 1;
+            let event = Arc::new(event);
             ring.all.add(&event);
             let entry = ring
                 .components
@@ -279,7 +287,8 @@ impl EventStore {
                     ring.bytes -= s;
                 }
             }
-        }
+            event
+        };
         let _ = self.all.send(event.clone());
         let wanted = if event.outcome.is_success() {
             self.notify_on_success
@@ -296,6 +305,24 @@ impl EventStore {
     pub(crate) fn events(&self) -> Vec<Arc<Event>> {
         let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
         ring.events.iter().map(|(e, _)| e.clone()).collect()
+    }
+
+    /// The events recorded after the one with id `after`, oldest first,
+    /// and the ids of those that already left the ring, if any.
+    pub(crate) fn after(&self, after: u64) -> EventsAfter {
+        let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        let first_kept = ring.all.total + 1 - ring.events.len() as u64;
+        let missed = (after + 1 < first_kept).then(|| (after + 1, first_kept - 1));
+        let skip = (after + 1).saturating_sub(first_kept) as usize;
+        EventsAfter {
+            events: ring
+                .events
+                .iter()
+                .skip(skip)
+                .map(|(e, _)| e.clone())
+                .collect(),
+            missed,
+        }
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {

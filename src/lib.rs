@@ -62,6 +62,7 @@ pub mod fuzzing;
 mod manager;
 mod outcome;
 mod probe;
+mod redact;
 mod sandbox;
 mod settings;
 pub mod sources;
@@ -70,7 +71,7 @@ mod transaction;
 
 pub use crate::diff::{Change, ChangeOp, diff};
 pub use crate::error::Error;
-pub use crate::events::{ComponentStats, Event, EventError, Stats};
+pub use crate::events::{ComponentStats, Event, EventError, EventsAfter, Stats};
 pub use crate::manager::{ComponentInfo, ComponentSpec, HandlerSource, Runtime, RuntimeBuilder};
 pub use crate::outcome::{Cause, EventKind, HandlerFailure, Outcome, Phase, SupportLevel};
 pub use crate::probe::{Probe, ProbeCall};

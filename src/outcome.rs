@@ -51,6 +51,13 @@ pub enum Cause {
     Subscriber,
     /// The committed configuration could not be persisted.
     Storage,
+    /// The configuration is empty or only whitespace (never a
+    /// configuration: an editor may be half-way through saving it).
+    Empty,
+    /// The configuration or handler file could not be read: removed,
+    /// permission denied, not a regular file (a FIFO, a device), or
+    /// resolving outside the directories it may come from.
+    Unreadable,
     /// The host ran out of instance slots (`[runtime] pool_instances`):
     /// the host's capacity, not the handler's fault.
     Capacity,

@@ -73,6 +73,19 @@ pub struct Settings {
     /// Size bound of the compiled-code cache, in MiB; the least recently
     /// used entries are evicted past it.
     pub cache_max_mib: u64,
+    /// Largest handler `.wasm` file read, in MiB (a Python handler is
+    /// about 18 MiB).
+    pub handler_limit_mib: u64,
+    /// Keys whose values are secrets: hidden as `"[redacted]"` in events,
+    /// logs and every output (the handler still sees them). A key matches
+    /// when these words appear in it in a row, whatever the case and
+    /// separators (`dbPassword`, `client_secret`, `API-Key`). An empty list
+    /// hides nothing.
+    pub redact_keys: Vec<String>,
+    /// Directories a configuration file may resolve into (through
+    /// symlinks) besides its own; a file resolving anywhere else is not
+    /// read. Relative to the manifest.
+    pub config_roots: Vec<PathBuf>,
 }
 
 impl Default for Settings {
@@ -99,6 +112,9 @@ impl Default for Settings {
             pool_instances: None,
             cache_dir: None,
             cache_max_mib: 512,
+            handler_limit_mib: 256,
+            redact_keys: crate::redact::default_keys(),
+            config_roots: Vec::new(),
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::diff::diff;
 use crate::events::{Event, EventError, EventStore, timestamp};
 use crate::manager::subscribers::Subscribers;
 use crate::outcome::{Cause, EventKind, HandlerFailure, Outcome, Phase, SupportLevel};
+use crate::redact::Redactor;
 use crate::sandbox::{CallFailure, CompiledHandler, HandlerInstance, Sandbox};
 use crate::settings::Limits;
 use crate::state::{LastKnownGood, Persisted};
@@ -60,6 +61,8 @@ pub(crate) struct Context<'a> {
     pub(crate) lkg: Option<&'a LastKnownGood>,
     pub(crate) rollback_on_failure: bool,
     pub(crate) fresh_instance_per_reload: bool,
+    /// Hides secret values in what events show.
+    pub(crate) redact: &'a Redactor,
 }
 
 /// One component: its handler, warm instance, limits, and what is in force.
@@ -192,8 +195,12 @@ fn parse(input: ConfigInput, limit: usize) -> Result<(Arc<Value>, Arc<str>), Str
 
 impl ComponentState {
     fn event(&self, ctx: &Context<'_>, a: Attempt, end: Ending) -> Arc<Event> {
+        let redact = ctx.redact;
         let changes = match (&a.old, &a.new) {
-            (Some(old), Some(new)) => diff(old, new),
+            (Some(old), Some(new)) => diff(old, new)
+                .into_iter()
+                .map(|c| redact.change(c))
+                .collect(),
             _ => Vec::new(),
         };
         let (failed_phase, cause, error) = match end.failure {
@@ -201,13 +208,14 @@ impl ComponentState {
             None => (None, None, None),
         };
         let event = Event {
-            id: ctx.events.next_id(),
+            // Given when the event is recorded.
+            id: 0,
             component: self.name.to_string(),
             kind: a.kind,
             config_path: a.config_path,
-            old_config: a.old,
-            new_config: a.new,
-            effective_config: end.effective,
+            old_config: a.old.as_ref().map(|v| redact.value(v)),
+            new_config: a.new.as_ref().map(|v| redact.value(v)),
+            effective_config: end.effective.as_ref().map(|v| redact.value(v)),
             changes,
             timestamp: timestamp(a.at),
             outcome: end.outcome,
@@ -652,15 +660,11 @@ impl ComponentState {
         ctx: &Context<'_>,
         kind: EventKind,
         config_path: Option<String>,
+        cause: Cause,
         message: String,
     ) -> Arc<Event> {
         let a = self.attempt(kind, config_path);
-        let end = Ending::failed(
-            Outcome::Rejected,
-            Phase::Parse,
-            Cause::Invalid,
-            host_error(message),
-        );
+        let end = Ending::failed(Outcome::Rejected, Phase::Parse, cause, host_error(message));
         self.event(ctx, a, end)
     }
 

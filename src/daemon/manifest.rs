@@ -89,6 +89,7 @@ impl Manifest {
         let mut settings = file.runtime;
         settings.state_dir =
             Some(dir.join(settings.state_dir.unwrap_or_else(|| ".hotreload".into())));
+        settings.config_roots = settings.config_roots.iter().map(|r| dir.join(r)).collect();
         if file.components.is_empty() {
             return Err(bad("no [[component]] is declared".into()));
         }
@@ -104,12 +105,8 @@ impl Manifest {
                 Some(name) => HandlerSource::Bundled(name.to_owned()),
                 None => {
                     let p = dir.join(&e.handler);
-                    if !p.is_file() {
-                        return Err(bad(format!(
-                            "component {:?}: handler file {} does not exist",
-                            e.name,
-                            p.display()
-                        )));
+                    if let Err(why) = crate::sources::check_regular(&p) {
+                        return Err(bad(format!("component {:?}: handler {why}", e.name)));
                     }
                     HandlerSource::Path(p)
                 }
@@ -182,7 +179,7 @@ mod tests {
     fn missing_handler_and_duplicates_are_named() {
         let e = parse("[[component]]\nname = \"a\"\nhandler = \"nope.wasm\"\nconfig = \"c\"\n")
             .unwrap_err();
-        assert!(e.contains("handler file m/nope.wasm does not exist"), "{e}");
+        assert!(e.contains("handler m/nope.wasm does not exist"), "{e}");
         let two = "[[component]]\nname = \"a\"\nhandler = \"bundled:x\"\nconfig = \"c\"\n";
         let e = parse(&format!("{two}{two}")).unwrap_err();
         assert!(e.contains("declared twice"), "{e}");

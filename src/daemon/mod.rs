@@ -3,6 +3,7 @@
 
 mod manifest;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +12,8 @@ use crate::error::Error;
 use crate::events::Event;
 use crate::manager::{ComponentSpec, HandlerSource, Runtime};
 use crate::sources::{
-    Change, FileSource, Format, Origin, Payload, SourceHandle, WatchTarget, WatchedKind, config_of,
+    Change, FileRules, FileSource, Format, Origin, Payload, ReadError, SourceHandle, WatchTarget,
+    WatchedKind, config_of, unreadable_message,
 };
 
 /// Finds a handler bundled with the binary by name (`bundled:NAME`).
@@ -81,10 +83,12 @@ impl Daemon {
     pub async fn start(&mut self) -> Result<(), Error> {
         // Watch first, apply later: a file saved while the components load
         // is then seen, not missed.
+        let rules = self.rules();
         let mut files = if self.manifest.settings.enabled {
             Some(FileSource::watch(
                 self.watch_targets(),
                 Duration::from_millis(self.manifest.settings.debounce_ms),
+                rules.clone(),
             )?)
         } else {
             None
@@ -92,11 +96,11 @@ impl Daemon {
         for decl in self.manifest.components.clone() {
             let handler = self.handler_source(&decl)?;
             if let (Some(files), HandlerSource::Path(p)) = (&mut files, &handler)
-                && let Ok(bytes) = tokio::fs::read(p).await
+                && let Ok(bytes) = read(&rules, p, WatchedKind::Handler).await
             {
                 files.loaded(&decl.name, WatchedKind::Handler, bytes);
             }
-            let spec = match tokio::fs::read(&decl.config).await {
+            let spec = match read(&rules, &decl.config, WatchedKind::Config).await {
                 Ok(bytes) => {
                     if let Some(files) = &mut files {
                         files.loaded(&decl.name, WatchedKind::Config, bytes.clone());
@@ -106,11 +110,7 @@ impl Daemon {
                         Err(why) => ComponentSpec::unavailable(decl.name.clone(), handler, why),
                     }
                 }
-                Err(e) => ComponentSpec::unavailable(
-                    decl.name.clone(),
-                    handler,
-                    describe_read_error(&decl.config, &e),
-                ),
+                Err(e) => ComponentSpec::unavailable(decl.name.clone(), handler, e.into()),
             };
             self.runtime
                 .add_component(
@@ -123,6 +123,16 @@ impl Daemon {
             self.files = Some(self.runtime.attach(files)?);
         }
         Ok(())
+    }
+
+    /// What the daemon's files may be: where they may resolve, how large.
+    fn rules(&self) -> FileRules {
+        let s = &self.manifest.settings;
+        FileRules {
+            config_limit: s.output_limit_bytes,
+            handler_limit: s.handler_limit_mib.saturating_mul(1 << 20),
+            roots: s.config_roots.clone(),
+        }
     }
 
     fn watch_targets(&self) -> Vec<WatchTarget> {
@@ -147,13 +157,17 @@ impl Daemon {
     /// Reads every configuration file again and applies it (what SIGHUP does).
     pub async fn reread_all(&self) -> Vec<Arc<Event>> {
         let mut events = Vec::new();
+        let rules = self.rules();
         for decl in &self.manifest.components {
-            let payload = match tokio::fs::read(&decl.config).await {
+            let payload = match read(&rules, &decl.config, WatchedKind::Config).await {
                 Ok(bytes) => Payload::Config {
                     bytes,
                     format: Format::of(&decl.config),
                 },
-                Err(e) => Payload::Unreadable(crate::sources::describe_io(&decl.config, &e)),
+                Err(e) => Payload::Unreadable {
+                    cause: e.cause(),
+                    message: unreadable_message(&e),
+                },
             };
             let change = Change {
                 component: decl.name.clone(),
@@ -176,8 +190,17 @@ impl Daemon {
     }
 }
 
-fn describe_read_error(path: &std::path::Path, e: &std::io::Error) -> String {
-    format!("{}: {e}", path.display())
+/// A watched file, read as the rules say, off the async threads.
+async fn read(rules: &FileRules, path: &Path, kind: WatchedKind) -> Result<Vec<u8>, ReadError> {
+    let (rules, p) = (rules.clone(), path.to_owned());
+    tokio::task::spawn_blocking(move || rules.read(&p, kind))
+        .await
+        .unwrap_or_else(|e| {
+            Err(ReadError::Io {
+                path: path.to_owned(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        })
 }
 
 /// One component's verdict from [`validate`].
@@ -213,10 +236,10 @@ pub async fn validate(
     for decl in &manifest.components {
         let result = async {
             let handler = probe.handler_source(decl).map_err(|e| e.to_string())?;
-            let bytes = tokio::fs::read(&decl.config)
+            let bytes = read(&probe.rules(), &decl.config, WatchedKind::Config)
                 .await
-                .map_err(|e| describe_read_error(&decl.config, &e))?;
-            let input = config_of(&decl.config, bytes)?;
+                .map_err(|e| e.to_string())?;
+            let input = config_of(&decl.config, bytes).map_err(|e| e.to_string())?;
             probe
                 .runtime
                 .add_component(

@@ -14,12 +14,15 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use self::subscribers::Subscribers;
 use crate::error::Error;
-use crate::events::{Event, EventStore, Stats};
-use crate::outcome::{EventKind, SupportLevel};
+use crate::events::{Event, EventStore, EventsAfter, Stats};
+use crate::outcome::{Cause, EventKind, SupportLevel};
+use crate::redact::Redactor;
 use crate::sandbox::{CompiledHandler, Sandbox, SandboxConfig, SandboxOptions};
 use crate::settings::{LimitOverrides, Settings};
-use crate::sources::{Change, ChangeSink, Origin, Payload, Source, SourceHandle};
-use crate::state::{LastKnownGood, Persisted};
+use crate::sources::{
+    Change, ChangeSink, InputError, Origin, Payload, Source, SourceHandle, read_regular,
+};
+use crate::state::{LastKnownGood, Persisted, StateLock};
 use crate::transaction::{ComponentState, ConfigInput, Context, Request};
 
 /// Where a handler's WebAssembly comes from.
@@ -64,7 +67,7 @@ pub struct ComponentSpec {
     name: String,
     handler: HandlerSource,
     /// The first configuration, or why its source could not give one.
-    config: Result<ConfigInput, String>,
+    config: Result<ConfigInput, InputError>,
     limits: LimitOverrides,
     config_path: Option<String>,
 }
@@ -91,10 +94,10 @@ impl ComponentSpec {
     pub fn unavailable(
         name: impl Into<String>,
         handler: impl Into<HandlerSource>,
-        why: impl Into<String>,
+        why: InputError,
     ) -> ComponentSpec {
         ComponentSpec {
-            config: Err(why.into()),
+            config: Err(why),
             ..ComponentSpec::new(name, handler, ConfigInput::Value(Value::Null))
         }
     }
@@ -151,6 +154,9 @@ struct Inner {
     closed: AtomicBool,
     /// Where sources send changes, once one is attached.
     apply_loop: Mutex<Option<mpsc::UnboundedSender<Change>>>,
+    redact: Redactor,
+    /// This runtime's hold on its state directory, until shut down.
+    lock: Mutex<Option<StateLock>>,
 }
 
 impl Inner {
@@ -161,6 +167,7 @@ impl Inner {
             lkg: self.lkg.as_ref(),
             rollback_on_failure: self.settings.rollback_on_failure,
             fresh_instance_per_reload: self.settings.fresh_instance_per_reload,
+            redact: &self.redact,
         }
     }
 
@@ -218,9 +225,14 @@ impl RuntimeBuilder {
             cache_dir: self.settings.cache_dir(),
             cache_max_bytes: self.settings.cache_max_mib.saturating_mul(1 << 20),
         })?;
+        // The lock first: a second runtime on this directory touches nothing.
+        let lock = match &self.settings.state_dir {
+            Some(dir) => Some(StateLock::acquire(dir)?),
+            None => None,
+        };
         let lkg = match &self.settings.state_dir {
-            Some(dir) => Some(LastKnownGood::open(dir).map_err(|source| Error::Io {
-                path: dir.clone(),
+            Some(dir) => Some(LastKnownGood::open(dir).map_err(|source| Error::StateDir {
+                dir: dir.clone(),
                 source,
             })?),
             None => None,
@@ -232,6 +244,7 @@ impl RuntimeBuilder {
             s.notify_on_success,
             s.notify_on_failure,
         );
+        let redact = Redactor::new(&self.settings.redact_keys);
         Ok(Runtime {
             inner: Arc::new(Inner {
                 settings: self.settings,
@@ -242,6 +255,8 @@ impl RuntimeBuilder {
                 compiled: Mutex::new(HashMap::new()),
                 closed: AtomicBool::new(false),
                 apply_loop: Mutex::new(None),
+                redact,
+                lock: Mutex::new(lock),
             }),
         })
     }
@@ -356,11 +371,20 @@ impl Runtime {
         let (label, bytes): (String, Arc<[u8]>) = match handler {
             HandlerSource::Bytes(b) => ("<bytes>".into(), b),
             HandlerSource::Path(p) => {
-                let bytes = tokio::fs::read(&p).await.map_err(|e| Error::HandlerLoad {
-                    component: component.to_owned(),
-                    handler: p.display().to_string(),
-                    reason: e.to_string(),
-                })?;
+                let limit = self
+                    .inner
+                    .settings
+                    .handler_limit_mib
+                    .saturating_mul(1 << 20);
+                let read = p.clone();
+                let bytes = tokio::task::spawn_blocking(move || read_regular(&read, limit))
+                    .await
+                    .map_err(|e| Error::Panicked(format!("reading a handler: {e}")))?
+                    .map_err(|e| Error::HandlerLoad {
+                        component: component.to_owned(),
+                        handler: p.display().to_string(),
+                        reason: e.to_string(),
+                    })?;
                 (p.display().to_string(), bytes.into())
             }
             HandlerSource::Bundled(name) => {
@@ -449,7 +473,7 @@ impl Runtime {
             base_version: saved.as_ref().map_or(0, |s| s.version),
         };
         let config_path = spec.config_path;
-        let (state, why, refused) = match spec.config {
+        let (state, why, cause, refused) = match spec.config {
             Ok(input) => {
                 let request = Request {
                     input,
@@ -460,9 +484,10 @@ impl Runtime {
                 if state.committed.is_some() {
                     return self.insert(spec.name, state, subscribers, event);
                 }
-                (state, event.summary(), Some(event))
+                let cause = event.cause.unwrap_or(Cause::Invalid);
+                (state, event.summary(), cause, Some(event))
             }
-            Err(why) => (state, why, None),
+            Err(e) => (state, e.message, e.cause, None),
         };
         // The first configuration was refused or could not be read: start
         // on the last-known-good one, if there is one, and say so.
@@ -497,7 +522,7 @@ impl Runtime {
         );
         let (state, _) = self
             .blocking(state, move |s, ctx| {
-                s.reject_input(ctx, EventKind::Initial, config_path, message)
+                s.reject_input(ctx, EventKind::Initial, config_path, cause, message)
             })
             .await?;
         self.insert(spec.name, state, subscribers, restored)
@@ -753,6 +778,14 @@ impl Runtime {
         self.inner.events.events()
     }
 
+    /// The events recorded after the one with id `after` (0 for all that
+    /// are still kept), and the ids of those that already left the ring.
+    /// Ids count 1, 2, 3, ... in the order events are recorded, so a reader
+    /// that remembers the last id it saw misses nothing silently.
+    pub fn events_after(&self, after: u64) -> EventsAfter {
+        self.inner.events.after(after)
+    }
+
     /// A stream of events as they are recorded, filtered by the settings'
     /// `notify_on_success` and `notify_on_failure`.
     pub fn notifications(&self) -> broadcast::Receiver<Arc<Event>> {
@@ -774,10 +807,11 @@ impl Runtime {
         component: &str,
         kind: EventKind,
         config_path: Option<String>,
+        cause: Cause,
         message: String,
     ) -> Result<Arc<Event>, Error> {
         self.with_component(component, move |state, ctx| {
-            state.reject_input(ctx, kind, config_path, message)
+            state.reject_input(ctx, kind, config_path, cause, message)
         })
         .await
     }
@@ -831,20 +865,22 @@ impl Runtime {
         match payload {
             Payload::Config { bytes, format } => match format.decode(bytes) {
                 Ok(input) => self.reload_from(&component, input, kind, path).await,
-                Err(m) => {
-                    let message = match &path {
-                        Some(p) => format!("{p}: {m}"),
-                        None => m,
+                Err(e) => {
+                    let e = match &path {
+                        Some(p) => e.at(p),
+                        None => e,
                     };
-                    self.reject_input(&component, kind, path, message).await
+                    self.reject_input(&component, kind, path, e.cause, e.message)
+                        .await
                 }
             },
             Payload::Handler(bytes) => {
                 self.swap_handler(&component, HandlerSource::Bytes(bytes.into()))
                     .await
             }
-            Payload::Unreadable(message) => {
-                self.reject_input(&component, kind, path, message).await
+            Payload::Unreadable { cause, message } => {
+                self.reject_input(&component, kind, path, cause, message)
+                    .await
             }
         }
     }
@@ -887,7 +923,8 @@ impl Runtime {
     }
 
     /// Stops the runtime: refuses new reloads, waits for those in flight to
-    /// finish (or roll back), and drops every handler instance.
+    /// finish (or roll back), drops every handler instance, and releases
+    /// the state directory.
     ///
     /// Must be awaited inside a tokio runtime: handler calls run on its
     /// blocking thread pool.
@@ -898,5 +935,11 @@ impl Runtime {
             let mut state = slot.state.lock().await;
             state.instance = None;
         }
+        // Nothing more is written: another runtime may take the directory.
+        self.inner
+            .lock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
     }
 }

@@ -9,15 +9,20 @@
 
 mod files;
 mod format;
+mod read;
 
 use std::path::PathBuf;
 
 use tokio::sync::mpsc;
 
-pub(crate) use self::files::describe_io;
-pub use self::files::{FileSource, WatchTarget, WatchedKind, config_of, read_config_file};
-pub use self::format::Format;
+pub(crate) use self::files::unreadable_message;
+pub use self::files::{
+    FileRules, FileSource, WatchTarget, WatchedKind, config_of, read_config_file,
+};
+pub use self::format::{Format, InputError};
+pub use self::read::{ReadError, check_regular, read_regular};
 use crate::error::Error;
+use crate::outcome::Cause;
 
 /// One change a source saw.
 #[derive(Debug, Clone)]
@@ -65,9 +70,15 @@ pub enum Payload {
     /// A new handler `.wasm` for the component.
     Handler(Vec<u8>),
     /// The source could not read the configuration (a removed file, a
-    /// permission error): recorded as a rejected event; the configuration
-    /// in force stays.
-    Unreadable(String),
+    /// permission error, not a regular file): recorded as a rejected event;
+    /// the configuration in force stays.
+    Unreadable {
+        /// The event's cause (`unreadable`, or `invalid` for a file over
+        /// its size limit).
+        cause: Cause,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// Where a source sends its changes: cheap to clone, shared by every

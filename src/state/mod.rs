@@ -2,6 +2,9 @@
 
 mod atomic;
 mod lkg;
+mod lock;
+
+pub(crate) use self::lock::StateLock;
 
 pub(crate) use self::atomic::write_atomically;
 

@@ -347,6 +347,7 @@ impl WatchedFile {
                     kind: hotreload::sources::WatchedKind::Config,
                 }],
                 debounce,
+                hotreload::sources::FileRules::default(),
             )
             .expect("watch");
             runtime.attach(files).expect("attach the file source")

@@ -3,7 +3,11 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use std::time::Duration;
+
 use hotreload::daemon::{self, Daemon, Manifest};
+
+use super::printer::Printer;
 use tokio::signal::unix::{SignalKind, signal};
 
 use hotreload_handlers::by_name as bundled;
@@ -32,25 +36,7 @@ pub(crate) async fn run(manifest: &Path, format: EventsFormat) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut events = daemon.runtime().event_stream();
-    let printer = tokio::spawn(async move {
-        use tokio::sync::broadcast::error::RecvError;
-        loop {
-            match events.recv().await {
-                Ok(e) => match format {
-                    EventsFormat::Json => match serde_json::to_string(&*e) {
-                        Ok(line) => println!("{line}"),
-                        Err(err) => tracing::error!("cannot print event {}: {err}", e.id),
-                    },
-                    EventsFormat::Text => println!("{}", e.summary()),
-                },
-                Err(RecvError::Lagged(n)) => {
-                    tracing::warn!("{n} events were not printed (output too slow)")
-                }
-                Err(RecvError::Closed) => return,
-            }
-        }
-    });
+    let printer = Printer::start(daemon.runtime().clone(), format);
     let (Ok(mut hup), Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::hangup()),
         signal(SignalKind::interrupt()),
@@ -62,7 +48,7 @@ pub(crate) async fn run(manifest: &Path, format: EventsFormat) -> ExitCode {
     if let Err(e) = daemon.start().await {
         eprintln!("error: {e}");
         daemon.shutdown().await;
-        printer.abort();
+        printer.stop(Duration::from_secs(1));
         return ExitCode::FAILURE;
     }
     tracing::info!("watching; SIGHUP re-reads every file, SIGINT/SIGTERM stop");
@@ -78,9 +64,11 @@ pub(crate) async fn run(manifest: &Path, format: EventsFormat) -> ExitCode {
     }
     tracing::info!("shutting down");
     daemon.shutdown().await;
-    // Let the printer drain what was recorded before the shutdown.
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    printer.abort();
+    // Print what was recorded before the shutdown, but never wait long for
+    // a reader that does not read.
+    tokio::task::spawn_blocking(move || printer.stop(Duration::from_secs(1)))
+        .await
+        .ok();
     ExitCode::SUCCESS
 }
 

@@ -3,6 +3,7 @@
 mod bench_cmd;
 mod conform_cmd;
 mod daemon_cmd;
+mod printer;
 mod scenarios;
 mod try_cmd;
 
@@ -75,8 +76,11 @@ impl Cli {
 pub fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colours only for a terminal: a log file gets plain text.
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use hotreload::sources::{Change, Format, Origin, Payload, config_of};
+use hotreload::sources::{Change, Format, Origin, Payload, config_of, read_regular};
 use hotreload::{ComponentSpec, Error, Outcome, Runtime, Settings};
 
 #[derive(Debug, Args)]
@@ -46,14 +46,16 @@ pub(crate) async fn run(args: TryArgs) -> ExitCode {
         settings.memory_mib = mib;
     }
     // Both files in the format their extension names, as the daemon reads them.
-    let (old, new) = match (std::fs::read(&args.old), std::fs::read(&args.new)) {
+    // Regular files only, never past the configuration size limit: a FIFO
+    // or /dev/zero is refused, not waited on or read forever.
+    let limit = settings.output_limit_bytes;
+    let (old, new) = match (
+        read_regular(&args.old, limit),
+        read_regular(&args.new, limit),
+    ) {
         (Ok(o), Ok(n)) => (o, n),
-        (Err(e), _) => {
-            eprintln!("error: {}: {e}", args.old.display());
-            return ExitCode::from(2);
-        }
-        (_, Err(e)) => {
-            eprintln!("error: {}: {e}", args.new.display());
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };

@@ -1,0 +1,197 @@
+//! Secrets in configurations. Values under keys that look secret
+//! (`password`, `secret`, `token`, `private_key`, `api_key`, ... — the
+//! manifest's `[runtime] redact_keys`) are replaced by `"[redacted]"` in
+//! everything the host shows: events (and so the daemon's output, `try`,
+//! logs and later the admin API and history). The handler and the
+//! service's subscribers still get the real values.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::diff::Change;
+
+/// What a secret value is shown as.
+pub(crate) const REDACTED: &str = "[redacted]";
+
+/// Decides which keys are secret and hides their values.
+#[derive(Debug, Clone)]
+pub(crate) struct Redactor {
+    /// Each secret key as words; a key is secret when these words appear in
+    /// it in a row (`dbPassword`, `client_secret`, `API-Key`, but not
+    /// `tokens_per_second`).
+    fragments: Vec<Vec<String>>,
+}
+
+/// A key's words: split at `_`, `-`, `.`, spaces and lower-to-upper case
+/// changes, lower-cased.
+fn words(key: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut prev_lower = false;
+    for c in key.chars() {
+        if matches!(c, '_' | '-' | '.' | ' ') {
+            if !word.is_empty() {
+                out.push(std::mem::take(&mut word));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_uppercase() && prev_lower && !word.is_empty() {
+            out.push(std::mem::take(&mut word));
+        }
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        word.extend(c.to_lowercase());
+    }
+    if !word.is_empty() {
+        out.push(word);
+    }
+    out
+}
+
+impl Redactor {
+    pub(crate) fn new(keys: &[String]) -> Redactor {
+        Redactor {
+            fragments: keys
+                .iter()
+                .map(|k| words(k))
+                .filter(|w| !w.is_empty())
+                .collect(),
+        }
+    }
+
+    /// Whether a key names a secret.
+    pub(crate) fn is_secret(&self, key: &str) -> bool {
+        if self.fragments.is_empty() {
+            return false;
+        }
+        let key = words(key);
+        self.fragments
+            .iter()
+            .any(|f| key.windows(f.len()).any(|w| w == f.as_slice()))
+    }
+
+    fn holds_secret(&self, v: &Value) -> bool {
+        match v {
+            Value::Object(m) => m
+                .iter()
+                .any(|(k, v)| self.is_secret(k) || self.holds_secret(v)),
+            Value::Array(a) => a.iter().any(|v| self.holds_secret(v)),
+            _ => false,
+        }
+    }
+
+    fn hide(&self, v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m.iter_mut() {
+                    if self.is_secret(k) {
+                        *v = Value::String(REDACTED.into());
+                    } else {
+                        self.hide(v);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|v| self.hide(v)),
+            _ => {}
+        }
+    }
+
+    /// The value as shown: the same `Arc` when it holds no secret (the
+    /// common case costs no copy), else a copy with secrets hidden.
+    pub(crate) fn value(&self, v: &Arc<Value>) -> Arc<Value> {
+        if !self.holds_secret(v) {
+            return v.clone();
+        }
+        let mut copy = (**v).clone();
+        self.hide(&mut copy);
+        Arc::new(copy)
+    }
+
+    /// A change as shown: a value under a secret key (anywhere on its
+    /// pointer) is hidden, and secrets inside a changed object too.
+    pub(crate) fn change(&self, mut c: Change) -> Change {
+        let secret_path = c
+            .path
+            .split('/')
+            .skip(1)
+            .any(|seg| self.is_secret(&seg.replace("~1", "/").replace("~0", "~")));
+        for v in [&mut c.old, &mut c.new].into_iter().flatten() {
+            if secret_path {
+                *v = Value::String(REDACTED.into());
+            } else {
+                self.hide(v);
+            }
+        }
+        c
+    }
+}
+
+/// The default secret-looking keys.
+pub(crate) fn default_keys() -> Vec<String> {
+    [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "private_key",
+        "api_key",
+        "apikey",
+        "credential",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn secret_looking_keys_are_hidden_at_any_depth() {
+        let r = Redactor::new(&default_keys());
+        let v = Arc::new(json!({
+            "level": "info",
+            "db": {"Password": "hunter2", "user": "u"},
+            "outputs": [{"apiKey": "k", "url": "x"}],
+            "accessToken": "t",
+            "private-key": "p"
+        }));
+        let shown = r.value(&v);
+        assert_eq!(
+            *shown,
+            json!({
+                "level": "info",
+                "db": {"Password": REDACTED, "user": "u"},
+                "outputs": [{"apiKey": REDACTED, "url": "x"}],
+                "accessToken": REDACTED,
+                "private-key": REDACTED
+            })
+        );
+        let plain = Arc::new(json!({"level": "info", "tokens_per_second": 5}));
+        assert!(Arc::ptr_eq(&r.value(&plain), &plain));
+    }
+
+    #[test]
+    fn changes_under_a_secret_key_are_hidden() {
+        let r = Redactor::new(&default_keys());
+        let c = r.change(Change {
+            op: crate::diff::ChangeOp::Changed,
+            path: "/db/password".into(),
+            old: Some(json!("a")),
+            new: Some(json!("b")),
+        });
+        assert_eq!(c.old, Some(json!(REDACTED)));
+        assert_eq!(c.new, Some(json!(REDACTED)));
+        let c = r.change(Change {
+            op: crate::diff::ChangeOp::Added,
+            path: "/db".into(),
+            old: None,
+            new: Some(json!({"token": "t", "host": "h"})),
+        });
+        assert_eq!(c.new, Some(json!({"token": REDACTED, "host": "h"})));
+        assert!(!Redactor::new(&[]).is_secret("password"));
+    }
+}
