@@ -14,6 +14,11 @@ use serde::Serialize;
 use crate::probe::{Probe, ProbeCall};
 use crate::sandbox::{CallFailure, SandboxOptions};
 use crate::settings::Limits;
+use crate::text::cut_at_char_boundary;
+
+/// Longest verdict kept for a malformed or odd input: the handler's answer
+/// to a huge input may quote it.
+const VERDICT_BYTES: usize = 300;
 
 /// One check and its verdict.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -191,24 +196,21 @@ pub fn conform(wasm: &[u8], configs: &[String]) -> Result<ConformReport, crate::
         } else {
             describe(&call)
         };
-        let mut verdict = verdict;
-        verdict.truncate(300);
         check(
             &format!("validate answers {name} with a failure"),
             passed,
-            verdict,
+            cut_at_char_boundary(&verdict, VERDICT_BYTES).to_owned(),
         );
     }
 
     for (name, config) in odd_inputs() {
         let call = probe.validate(&config);
         let passed = !matches!(call.result, Err(CallFailure::Fault { .. }));
-        let mut verdict = describe(&call);
-        verdict.truncate(300);
+        let verdict = describe(&call);
         check(
             &format!("validate answers {name} without trapping"),
             passed,
-            verdict,
+            cut_at_char_boundary(&verdict, VERDICT_BYTES).to_owned(),
         );
     }
 

@@ -67,6 +67,7 @@ mod sandbox;
 mod settings;
 pub mod sources;
 pub mod state;
+mod text;
 mod transaction;
 
 pub use crate::diff::{Change, ChangeOp, diff};

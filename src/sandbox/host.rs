@@ -11,6 +11,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::{self, LogLevel};
 use super::output::CapturedOutput;
 use crate::settings::Limits;
+use crate::text::cut_at_char_boundary;
 
 /// Longest host log line kept; the rest of a line is cut.
 const LOG_LINE_BYTES: usize = 4096;
@@ -101,11 +102,8 @@ impl CallLog {
         }
         self.lines += 1;
         if message.len() > LOG_LINE_BYTES {
-            let mut cut = LOG_LINE_BYTES;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
+            let kept = cut_at_char_boundary(&message, LOG_LINE_BYTES).len();
+            message.truncate(kept);
             message.push('…');
         }
         let component = &*self.component;

@@ -9,6 +9,7 @@ use super::bindings::{self, Handler};
 use super::{CompiledHandler, HostState, Sandbox};
 use crate::outcome::{Cause, HandlerFailure, SupportLevel};
 use crate::settings::Limits;
+use crate::text::cut_at_char_boundary;
 
 /// Longest failure message or field pointer kept from a handler.
 const FAILURE_TEXT_BYTES: usize = 4096;
@@ -227,11 +228,8 @@ fn log_captured(store: &Store<HostState>) {
 fn bounded(mut text: String) -> String {
     if text.len() > FAILURE_TEXT_BYTES {
         let total = text.len();
-        let mut cut = FAILURE_TEXT_BYTES;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
+        let kept = cut_at_char_boundary(&text, FAILURE_TEXT_BYTES).len();
+        text.truncate(kept);
         text.push_str(&format!("… ({total} bytes in all)"));
     }
     text

@@ -4,13 +4,7 @@
 use hotreload::{Cause, ComponentSpec, Error, HandlerSource, Outcome, Phase};
 use serde_json::json;
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/tests/all/fixtures/{name}.wat",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    wat::parse_file(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
+use crate::fixture;
 
 #[tokio::test]
 async fn a_huge_table_is_the_memory_limit() {

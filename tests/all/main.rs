@@ -13,8 +13,10 @@ mod limits;
 mod load;
 mod loading;
 mod properties;
+mod sandbox;
 mod subscribers;
 mod transaction;
+mod utf8;
 
 use std::sync::Arc;
 
@@ -57,6 +59,15 @@ pub(crate) async fn with_chaos(limits: LimitOverrides) -> Runtime {
     .await
     .expect("chaos loads");
     rt
+}
+
+/// A hand-written handler from `tests/all/fixtures`, assembled.
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/tests/all/fixtures/{name}.wat",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    wat::parse_file(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 pub(crate) async fn reload(rt: &Runtime, name: &str, config: Value) -> Arc<Event> {

@@ -35,12 +35,34 @@
 //! | `print`         | print 1 KiB (1023 `x` and a newline) to stdout and the line `chaos: printing from <export>` to stderr, then succeed |
 //! | `fail_after:T`  | succeed while the wall clock is before T (milliseconds since the Unix epoch), then fail like `fail`; lets a test make the configuration in force impossible to restore |
 //! | `log_flood`     | call the host's `log` 100000 times at `info` (`chaos: log flood K of 100000`), then succeed |
+//! | `fail_text:TEXT` | failure whose message is exactly TEXT (any text after the first colon, colons and non-ASCII included), field `/<export>`, not transient |
+//! | `panic_text:TEXT` | `panic!("{TEXT}")`; std prints the message to stderr, then traps |
+//!
+//! ## Probes of the sandbox's denials
+//!
+//! Each tries one thing the host denies. It succeeds when the attempt was
+//! refused (and logs `chaos: <what> refused: <error>` at `info`), and fails
+//! like `fail`, but with a message saying what the handler obtained, when
+//! the attempt worked. So a reload that applies is the proof of the denial.
+//!
+//! | action          | tries | fails with, when it worked |
+//! |-----------------|-------|-------------|
+//! | `read_file:PATH` | to read the file PATH | `chaos: read N bytes of PATH: <the first 64 bytes, lossy>` |
+//! | `list_dir:PATH`  | to list the directory PATH | `chaos: listed PATH: <up to 8 names, comma-separated>` |
+//! | `read_env:NAME`  | to read the environment variable NAME | `chaos: environment variable NAME is <value>` |
+//! | `list_env`       | to list the environment variables and the arguments | `chaos: N environment variables (<names>) and M arguments` |
+//! | `tcp_connect:ADDR` | to open a TCP connection to ADDR (`IP:PORT`) | `chaos: connected to ADDR over TCP` |
+//! | `udp_send:ADDR`  | to bind a UDP socket to `0.0.0.0:0` and send `chaos` to ADDR | `chaos: bound a UDP socket at <local address> and sent a datagram to ADDR`, or `chaos: bound a UDP socket at <local address> (sending to ADDR: <error>)` when only the send was refused |
+//! | `resolve:NAME`   | to resolve the host name NAME | `chaos: resolved NAME to [<addresses>]` |
+//! | `read_stdin`     | to read stdin to its end | `chaos: read N bytes from stdin: <the first 64 bytes, lossy>` (reading nothing, or an error, counts as refused) |
 //!
 //! `can-reload` returns false for every action that would fail (`fail`,
-//! `big_failure`, `transient:N` while it lasts).
+//! `big_failure`, `fail_text:TEXT`, `transient:N` while it lasts, a probe
+//! whose attempt worked).
 //!
 //! An unknown action (including one that is not a string, or a malformed
-//! `transient:N` / `slow:MS`) makes `validate` fail with field `/<export>`
+//! `transient:N`, `slow:MS`, `fail_after:T`, `tcp_connect:ADDR` or
+//! `udp_send:ADDR`) makes `validate` fail with field `/<export>`
 //! (message `chaos: unknown action <JSON value> for <export>`), whichever
 //! export it belongs to; `validate` checks all four keys before running its
 //! own action. The other exports treat an unknown action as `ok`.
@@ -61,6 +83,8 @@ wit_bindgen::generate!({ path: "../../wit", world: "handler" });
 use core::hint::black_box;
 use hotreload::handler::host::{LogLevel, log};
 use serde_json::{Map, Value};
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -92,7 +116,7 @@ impl Export {
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum Action {
     Ok,
     Fail,
@@ -109,6 +133,16 @@ enum Action {
     BigFailure,
     Print,
     LogFlood,
+    FailText(String),
+    PanicText(String),
+    ReadFile(String),
+    ListDir(String),
+    ReadEnv(String),
+    ListEnv,
+    TcpConnect(SocketAddr),
+    UdpSend(SocketAddr),
+    Resolve(String),
+    ReadStdin,
 }
 
 impl Action {
@@ -126,15 +160,24 @@ impl Action {
             "big_failure" => Action::BigFailure,
             "print" => Action::Print,
             "log_flood" => Action::LogFlood,
+            "list_env" => Action::ListEnv,
+            "read_stdin" => Action::ReadStdin,
             _ => {
-                if let Some(n) = action.strip_prefix("transient:") {
-                    Action::Transient(n.parse().ok()?)
-                } else if let Some(ms) = action.strip_prefix("slow:") {
-                    Action::Slow(ms.parse().ok()?)
-                } else if let Some(t) = action.strip_prefix("fail_after:") {
-                    Action::FailAfter(t.parse().ok()?)
-                } else {
-                    return None;
+                let (name, argument) = action.split_once(':')?;
+                let text = argument.to_owned();
+                match name {
+                    "transient" => Action::Transient(argument.parse().ok()?),
+                    "slow" => Action::Slow(argument.parse().ok()?),
+                    "fail_after" => Action::FailAfter(argument.parse().ok()?),
+                    "fail_text" => Action::FailText(text),
+                    "panic_text" => Action::PanicText(text),
+                    "read_file" => Action::ReadFile(text),
+                    "list_dir" => Action::ListDir(text),
+                    "read_env" => Action::ReadEnv(text),
+                    "tcp_connect" => Action::TcpConnect(argument.parse().ok()?),
+                    "udp_send" => Action::UdpSend(argument.parse().ok()?),
+                    "resolve" => Action::Resolve(text),
+                    _ => return None,
                 }
             }
         })
@@ -283,6 +326,117 @@ fn run(export: Export, action: Action) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Action::FailText(text) => Err(failure(text, Some(format!("/{key}")), false)),
+        Action::PanicText(text) => panic!("{text}"),
+        Action::ReadFile(path) => denied(export, &format!("reading {path}"), read_file(&path)),
+        Action::ListDir(path) => denied(export, &format!("listing {path}"), list_dir(&path)),
+        Action::ReadEnv(name) => denied(
+            export,
+            &format!("reading the environment variable {name}"),
+            match std::env::var_os(&name) {
+                Some(value) => Ok(format!("environment variable {name} is {value:?}")),
+                None => Err("it is not set"),
+            },
+        ),
+        Action::ListEnv => denied(export, "listing the environment", list_env()),
+        Action::TcpConnect(addr) => denied(
+            export,
+            &format!("connecting to {addr} over TCP"),
+            TcpStream::connect(addr).map(|_| format!("connected to {addr} over TCP")),
+        ),
+        Action::UdpSend(addr) => denied(export, "binding a UDP socket", udp_send(addr)),
+        Action::Resolve(name) => denied(
+            export,
+            &format!("resolving {name}"),
+            (name.as_str(), 80).to_socket_addrs().map(|found| {
+                let found: Vec<String> = found.map(|a| a.ip().to_string()).collect();
+                format!("resolved {name} to [{}]", found.join(", "))
+            }),
+        ),
+        Action::ReadStdin => denied(export, "reading stdin", read_stdin()),
+    }
+}
+
+/// The end of a probe of a denial: success when the attempt was refused
+/// (`Err`, logged), a failure naming what the handler obtained when it
+/// worked (`Ok`).
+fn denied(
+    export: Export,
+    what: &str,
+    attempt: Result<String, impl std::fmt::Display>,
+) -> Result<(), Failure> {
+    match attempt {
+        Err(refusal) => {
+            log(LogLevel::Info, &format!("chaos: {what} refused: {refusal}"));
+            Ok(())
+        }
+        Ok(obtained) => {
+            let key = export.key();
+            Err(failure(
+                format!("chaos: {obtained}"),
+                Some(format!("/{key}")),
+                false,
+            ))
+        }
+    }
+}
+
+/// The first bytes of what a probe obtained, for its failure message.
+fn sample(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(64)]).into_owned()
+}
+
+fn read_file(path: &str) -> std::io::Result<String> {
+    let bytes = std::fs::read(path)?;
+    Ok(format!(
+        "read {} bytes of {path}: {}",
+        bytes.len(),
+        sample(&bytes)
+    ))
+}
+
+fn list_dir(path: &str) -> std::io::Result<String> {
+    let names: Vec<String> = std::fs::read_dir(path)?
+        .take(8)
+        .map(|entry| match entry {
+            Ok(entry) => entry.file_name().to_string_lossy().into_owned(),
+            Err(e) => format!("<{e}>"),
+        })
+        .collect();
+    Ok(format!("listed {path}: {}", names.join(", ")))
+}
+
+fn list_env() -> Result<String, &'static str> {
+    let names: Vec<String> = std::env::vars_os()
+        .map(|(name, _)| name.to_string_lossy().into_owned())
+        .collect();
+    let arguments = std::env::args_os().count();
+    if names.is_empty() && arguments == 0 {
+        return Err("there are no environment variables and no arguments");
+    }
+    Ok(format!(
+        "{} environment variables ({}) and {arguments} arguments",
+        names.len(),
+        names.join(", ")
+    ))
+}
+
+/// Binding alone is already more than a handler may do.
+fn udp_send(addr: SocketAddr) -> std::io::Result<String> {
+    let socket = UdpSocket::bind("0.0.0.0:0")?;
+    let local = socket.local_addr()?;
+    Ok(match socket.send_to(b"chaos", addr) {
+        Ok(_) => format!("bound a UDP socket at {local} and sent a datagram to {addr}"),
+        Err(e) => format!("bound a UDP socket at {local} (sending to {addr}: {e})"),
+    })
+}
+
+fn read_stdin() -> Result<String, String> {
+    let mut bytes = Vec::new();
+    match std::io::stdin().read_to_end(&mut bytes) {
+        Ok(0) => Err("stdin is empty".into()),
+        Ok(n) => Ok(format!("read {n} bytes from stdin: {}", sample(&bytes))),
+        Err(e) => Err(e.to_string()),
     }
 }
 
