@@ -44,6 +44,15 @@ pub struct Probe {
     instance: Option<HandlerInstance>,
 }
 
+/// The error of a handler that cannot be loaded, as a probe reports it.
+pub(crate) fn load_error(reason: String) -> Error {
+    Error::HandlerLoad {
+        component: "probe".into(),
+        handler: "<bytes>".into(),
+        reason,
+    }
+}
+
 impl Probe {
     /// Compiles `wasm` in a sandbox of its own.
     ///
@@ -52,17 +61,18 @@ impl Probe {
     /// [`Error::Engine`].
     pub fn new(wasm: &[u8], limits: Limits, options: SandboxOptions) -> Result<Probe, Error> {
         let sandbox = Sandbox::new(options, None)?;
-        let handler = sandbox.compile(wasm).map_err(|reason| Error::HandlerLoad {
-            component: "probe".into(),
-            handler: "<bytes>".into(),
-            reason,
-        })?;
-        Ok(Probe {
+        let handler = sandbox.compile(wasm).map_err(load_error)?;
+        Ok(Probe::linked(sandbox, handler, limits))
+    }
+
+    /// A probe of a handler already compiled and linked in `sandbox`.
+    pub(crate) fn linked(sandbox: Sandbox, handler: CompiledHandler, limits: Limits) -> Probe {
+        Probe {
             sandbox,
             handler: Arc::new(handler),
             limits,
             instance: None,
-        })
+        }
     }
 
     /// SHA-256 of the handler, hex.

@@ -4,7 +4,7 @@
 use hotreload::{Cause, ComponentSpec, Error, HandlerSource, Outcome, Phase};
 use serde_json::json;
 
-fn fixture(name: &str) -> Vec<u8> {
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
     let path = format!(
         "{}/tests/all/fixtures/{name}.wat",
         env!("CARGO_MANIFEST_DIR")
