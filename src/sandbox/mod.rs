@@ -19,7 +19,9 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 pub(crate) use self::host::HostState;
 pub use self::instance::CallFailure;
-pub(crate) use self::instance::{CallReport, HandlerInstance, bound_failure};
+pub(crate) use self::instance::{
+    CallReport, FAILURE_TEXT_BYTES, HandlerInstance, bound_failure, bound_output,
+};
 use self::watchdog::Watchdog;
 use crate::error::Error;
 
