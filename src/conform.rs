@@ -1,7 +1,8 @@
 //! The conformance kit for handler authors: is this handler sound?
 //!
 //! [`conform`] loads a handler and checks what the runtime relies on: that
-//! it exports the world, that `support-level` is stable, that `validate` is
+//! it exports the world and imports only the world's interfaces and WASI
+//! 0.2, that `support-level` is stable, that `validate` is
 //! deterministic and answers malformed input with a `failure` instead of
 //! trapping, that `reload(none, c)` succeeds for a configuration it
 //! validated, that `rollback` to the previous configuration succeeds, and
@@ -11,8 +12,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::probe::{Probe, ProbeCall};
-use crate::sandbox::{CallFailure, SandboxOptions};
+use crate::probe::{Probe, ProbeCall, load_error};
+use crate::sandbox::{CallFailure, Sandbox, SandboxOptions};
 use crate::settings::Limits;
 use crate::text::cut_at_char_boundary;
 
@@ -51,6 +52,9 @@ pub struct PhaseCost {
 pub struct ConformReport {
     /// SHA-256 of the handler.
     pub handler_hash: String,
+    /// Whether the host could load it: it exports the world and the host
+    /// provides everything it imports. When false, only the first check ran.
+    pub loaded: bool,
     /// Every check, in order.
     pub checks: Vec<Check>,
     /// What each phase cost.
@@ -120,16 +124,126 @@ fn outcome_key<T: std::fmt::Debug>(call: &ProbeCall<T>) -> String {
     describe(call)
 }
 
+/// The name of the first check.
+const IMPORTS_CHECK: &str = "exports hotreload:handler/handler@0.1.0 and imports nothing else";
+
+/// The world's own interfaces, which a handler may import.
+const WORLD_INTERFACES: [&str; 2] = [
+    "hotreload:handler/types@0.1.0",
+    "hotreload:handler/host@0.1.0",
+];
+
+/// `wasi:PACKAGE/INTERFACE@0.2.PATCH`: an interface of a WASI 0.2 release.
+fn is_wasi_0_2(name: &str) -> bool {
+    let Some((path, version)) = name.strip_prefix("wasi:").and_then(|n| n.split_once('@')) else {
+        return false;
+    };
+    let Some((package, interface)) = path.split_once('/') else {
+        return false;
+    };
+    let Some(patch) = version.strip_prefix("0.2.") else {
+        return false;
+    };
+    !package.is_empty()
+        && !interface.is_empty()
+        && !patch.is_empty()
+        && patch.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A handler's imports sorted into what the world allows and what it does
+/// not.
+struct ImportReview {
+    /// The imports the world does not allow, in the component's order.
+    foreign: Vec<String>,
+    /// What was allowed, in words: the world's interfaces by name, WASI by
+    /// count and package.
+    allowed: Vec<String>,
+}
+
+impl ImportReview {
+    /// The allowed imports in one phrase.
+    fn allowed(&self) -> String {
+        if self.allowed.is_empty() {
+            "nothing".to_owned()
+        } else {
+            self.allowed.join(", ")
+        }
+    }
+}
+
+/// Sorts `imports`, the names the component's type lists (wasmtime leaves
+/// out type imports such as the world's `use`d types, which need nothing
+/// from the host).
+fn review_imports(imports: &[String]) -> ImportReview {
+    let mut foreign = Vec::new();
+    let mut world = Vec::new();
+    let mut wasi = 0;
+    let mut wasi_packages: Vec<&str> = Vec::new();
+    for name in imports {
+        if WORLD_INTERFACES.contains(&name.as_str()) {
+            world.push(name.as_str());
+        } else if is_wasi_0_2(name) {
+            wasi += 1;
+            let package = name.split_once('/').map_or(name.as_str(), |(p, _)| p);
+            if !wasi_packages.contains(&package) {
+                wasi_packages.push(package);
+            }
+        } else {
+            foreign.push(name.clone());
+        }
+    }
+    wasi_packages.sort_unstable();
+    let mut parts: Vec<String> = world.iter().map(|w| (*w).to_owned()).collect();
+    if wasi > 0 {
+        parts.push(format!(
+            "{wasi} WASI 0.2 interface{} ({})",
+            if wasi == 1 { "" } else { "s" },
+            wasi_packages.join(", ")
+        ));
+    }
+    ImportReview {
+        foreign,
+        allowed: parts,
+    }
+}
+
 /// Runs every check on `wasm`. `configs` are configurations the handler
 /// should accept (the first is loaded, the second reloaded to and rolled
 /// back from); without any, `{}` is tried.
 ///
+/// The first check reads the component's imports before the host links
+/// it, so a handler the host cannot load (it imports something else, or
+/// exports another world) still gets a report, with
+/// [`loaded`](ConformReport::loaded) false and that one check failed.
+///
 /// # Errors
-/// A message when the handler cannot be loaded at all (not a component,
-/// another world, imports the host lacks).
+/// [`Error::HandlerLoad`](crate::Error::HandlerLoad) when `wasm` is not a
+/// WebAssembly component at all; [`Error::Engine`](crate::Error::Engine)
+/// when the sandbox cannot be built.
 pub fn conform(wasm: &[u8], configs: &[String]) -> Result<ConformReport, crate::Error> {
+    conform_cached(wasm, configs, None)
+}
+
+/// As [`conform`], keeping the compiled handler in `cache_dir` so the next
+/// run on the same handler does not compile it again (a Python handler
+/// takes seconds to compile, a cache hit about a millisecond).
+///
+/// # Errors
+/// As [`conform`].
+pub fn conform_cached(
+    wasm: &[u8],
+    configs: &[String],
+    cache_dir: Option<std::path::PathBuf>,
+) -> Result<ConformReport, crate::Error> {
     let limits = Limits::default();
-    let mut probe = Probe::new(wasm, limits.clone(), SandboxOptions::default())?;
+    let sandbox = Sandbox::new(crate::probe::probe_sandbox(
+        SandboxOptions::default(),
+        cache_dir,
+    ))?;
+    let loaded = sandbox.load(wasm).map_err(load_error)?;
+    let handler_hash = loaded.hash.clone();
+    let review = review_imports(&sandbox.imports(&loaded));
+    let linked = sandbox.link(loaded);
     let mut checks = Vec::new();
     let mut check = |name: &str, passed: bool, detail: String| {
         checks.push(Check {
@@ -138,11 +252,40 @@ pub fn conform(wasm: &[u8], configs: &[String]) -> Result<ConformReport, crate::
             detail,
         });
     };
-    check(
-        "exports hotreload:handler/handler@0.1.0 and imports nothing else",
-        true,
-        format!("handler {}", probe.handler_hash()),
-    );
+    let (passed, detail) = match (&review.foreign[..], &linked) {
+        ([], Ok(_)) => (true, format!("imports {}", review.allowed())),
+        ([], Err(reason)) => (
+            false,
+            format!(
+                "imports {}, but the host cannot load it: {reason}",
+                review.allowed()
+            ),
+        ),
+        (foreign, _) => {
+            let mut detail = format!(
+                "imports {}: a handler may import only hotreload:handler/host@0.1.0 (and the \
+                 world's hotreload:handler/types@0.1.0) and WASI 0.2 interfaces (wasi:*@0.2.x)",
+                foreign.join(", ")
+            );
+            if !review.allowed.is_empty() {
+                detail.push_str(&format!("; besides, it imports {}", review.allowed()));
+            }
+            (false, detail)
+        }
+    };
+    check(IMPORTS_CHECK, passed, detail);
+    let handler = match linked {
+        Ok(handler) => handler,
+        Err(_) => {
+            return Ok(ConformReport {
+                handler_hash,
+                loaded: false,
+                checks,
+                phases: Vec::new(),
+            });
+        }
+    };
+    let mut probe = Probe::linked(sandbox, handler, limits.clone());
 
     // support-level: the same on every fresh instance.
     let levels: Vec<_> = (0..3).map(|_| probe.instantiate()).collect();
@@ -295,7 +438,8 @@ pub fn conform(wasm: &[u8], configs: &[String]) -> Result<ConformReport, crate::
             .join("; "),
     );
     Ok(ConformReport {
-        handler_hash: probe.handler_hash().to_owned(),
+        handler_hash,
+        loaded: true,
         checks,
         phases,
     })

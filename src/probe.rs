@@ -45,6 +45,29 @@ pub struct Probe {
     instance: Option<HandlerInstance>,
 }
 
+/// The error of a handler that cannot be loaded, as a probe reports it.
+/// A sandbox for probing one handler: one live instance and a fresh one
+/// replacing it.
+pub(crate) fn probe_sandbox(
+    options: SandboxOptions,
+    cache_dir: Option<std::path::PathBuf>,
+) -> SandboxConfig {
+    SandboxConfig {
+        options,
+        pool_instances: 4,
+        cache_dir,
+        cache_max_bytes: Settings::default().cache_max_mib << 20,
+    }
+}
+
+pub(crate) fn load_error(reason: String) -> Error {
+    Error::HandlerLoad {
+        component: "probe".into(),
+        handler: "<bytes>".into(),
+        reason,
+    }
+}
+
 impl Probe {
     /// Compiles `wasm` in a sandbox of its own.
     ///
@@ -67,24 +90,19 @@ impl Probe {
         options: SandboxOptions,
         cache_dir: Option<std::path::PathBuf>,
     ) -> Result<Probe, Error> {
-        let sandbox = Sandbox::new(SandboxConfig {
-            options,
-            // One live instance and a fresh one replacing it.
-            pool_instances: 4,
-            cache_dir,
-            cache_max_bytes: Settings::default().cache_max_mib << 20,
-        })?;
-        let handler = sandbox.compile(wasm).map_err(|reason| Error::HandlerLoad {
-            component: "probe".into(),
-            handler: "<bytes>".into(),
-            reason,
-        })?;
-        Ok(Probe {
+        let sandbox = Sandbox::new(probe_sandbox(options, cache_dir))?;
+        let handler = sandbox.compile(wasm).map_err(load_error)?;
+        Ok(Probe::linked(sandbox, handler, limits))
+    }
+
+    /// A probe of a handler already compiled and linked in `sandbox`.
+    pub(crate) fn linked(sandbox: Sandbox, handler: CompiledHandler, limits: Limits) -> Probe {
+        Probe {
             sandbox,
             handler: Arc::new(handler),
             limits,
             instance: None,
-        })
+        }
     }
 
     /// SHA-256 of the handler, hex.

@@ -96,7 +96,11 @@ impl Manifest {
         let mut components: Vec<ComponentDecl> = Vec::new();
         for e in file.components {
             if !crate::manager::valid_name(&e.name) {
-                return Err(bad(crate::Error::InvalidName(e.name).to_string()));
+                return Err(bad(format!(
+                    "component {:?}: not a valid name: use 1 to 64 ASCII letters, digits, '-', \
+                     '_' or '.', not starting with '.'",
+                    e.name
+                )));
             }
             if components.iter().any(|c| c.name == e.name) {
                 return Err(bad(format!("component {:?} is declared twice", e.name)));

@@ -12,7 +12,7 @@ use crate::settings::Limits;
 use crate::text::cut_at_char_boundary;
 
 /// Longest failure message or field pointer kept from a handler.
-const FAILURE_TEXT_BYTES: usize = 4096;
+pub(crate) const FAILURE_TEXT_BYTES: usize = 4096;
 
 /// Why a handler call did not give an answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,6 +243,24 @@ fn failure(f: bindings::Failure) -> CallFailure {
     r
 }
 
+/// A `reload`'s effective configuration, refused as bad output when it is
+/// longer than `limit` bytes.
+pub(crate) fn bound_output(
+    out: Option<String>,
+    limit: usize,
+) -> Result<Option<String>, CallFailure> {
+    match out {
+        Some(out) if out.len() > limit => Err(CallFailure::Fault {
+            cause: Cause::BadOutput,
+            message: format!(
+                "the effective configuration is {} bytes, over the {limit} byte output limit",
+                out.len()
+            ),
+        }),
+        out => Ok(out),
+    }
+}
+
 /// A handler's failure record, its texts cut to a bounded length.
 pub(crate) fn bound_failure(message: String, field: Option<String>) -> CallFailure {
     CallFailure::Refused(HandlerFailure {
@@ -343,22 +361,11 @@ impl HandlerInstance {
             b.call_reload(s, old, new)
         });
         let r = flatten(r);
-        match r.result {
-            Ok(Some(out)) if out.len() > limits.output_bytes => CallReport {
-                result: Err(CallFailure::Fault {
-                    cause: Cause::BadOutput,
-                    message: format!(
-                        "the effective configuration is {} bytes, over the {} byte output limit",
-                        out.len(),
-                        limits.output_bytes
-                    ),
-                }),
-                fuel: r.fuel,
-            },
-            other => CallReport {
-                result: other,
-                fuel: r.fuel,
-            },
+        CallReport {
+            result: r
+                .result
+                .and_then(|out| bound_output(out, limits.output_bytes)),
+            fuel: r.fuel,
         }
     }
 

@@ -20,7 +20,9 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use self::cache::CodeCache;
 pub(crate) use self::host::HostState;
 pub use self::instance::CallFailure;
-pub(crate) use self::instance::{CallReport, HandlerInstance, bound_failure};
+pub(crate) use self::instance::{
+    CallReport, FAILURE_TEXT_BYTES, HandlerInstance, bound_failure, bound_output,
+};
 use self::watchdog::Watchdog;
 use crate::error::Error;
 
@@ -72,6 +74,13 @@ pub(crate) struct SandboxConfig {
 /// A handler compiled and linked once, ready to be instantiated many times.
 pub(crate) struct CompiledHandler {
     pre: bindings::HandlerPre<HostState>,
+    /// SHA-256 of the handler's bytes, hex.
+    pub(crate) hash: String,
+}
+
+/// A handler compiled but not yet linked.
+pub(crate) struct LoadedHandler {
+    component: Component,
     /// SHA-256 of the handler's bytes, hex.
     pub(crate) hash: String,
 }
@@ -148,6 +157,12 @@ impl Sandbox {
     /// Compiles and links a handler, checking that it is a component that
     /// exports the handler world and imports nothing the host lacks.
     pub(crate) fn compile(&self, bytes: &[u8]) -> Result<CompiledHandler, String> {
+        self.link(self.load(bytes)?)
+    }
+
+    /// Compiles a handler (or takes it from the cache) without linking it,
+    /// so what it imports can be read before the linker judges it.
+    pub(crate) fn load(&self, bytes: &[u8]) -> Result<LoadedHandler, String> {
         check_component_header(bytes)?;
         let hash = hex_sha256(bytes);
         let cache = self.inner.cache.as_ref();
@@ -164,6 +179,13 @@ impl Sandbox {
                 c
             }
         };
+        Ok(LoadedHandler { component, hash })
+    }
+
+    /// Links a loaded handler against the host: WASI 0.2 and the host
+    /// interface, and the world's exports.
+    pub(crate) fn link(&self, loaded: LoadedHandler) -> Result<CompiledHandler, String> {
+        let LoadedHandler { component, hash } = loaded;
         let instance_pre = self.inner.linker.instantiate_pre(&component).map_err(|e| {
             format!(
                 "it imports something this host does not provide ({e:#}); a handler may import only \
@@ -174,6 +196,16 @@ impl Sandbox {
             format!("it does not export the world hotreload:handler/handler@0.1.0 ({e:#})")
         })?;
         Ok(CompiledHandler { pre, hash })
+    }
+
+    /// The names a loaded handler imports, in its order.
+    pub(crate) fn imports(&self, loaded: &LoadedHandler) -> Vec<String> {
+        loaded
+            .component
+            .component_type()
+            .imports(&self.inner.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect()
     }
 
     fn engine(&self) -> &Engine {

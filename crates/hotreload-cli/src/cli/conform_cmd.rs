@@ -20,6 +20,8 @@ pub(crate) struct ConformArgs {
     json: bool,
 }
 
+/// Exit status: 0 when every check passes, 1 when one fails, 2 for a usage
+/// error or a handler the host cannot load (the report still says why).
 pub(crate) fn run(args: ConformArgs) -> ExitCode {
     let wasm = match std::fs::read(&args.handler) {
         Ok(w) => w,
@@ -39,7 +41,8 @@ pub(crate) fn run(args: ConformArgs) -> ExitCode {
             }
         }
     }
-    let report = match hotreload::conform::conform(&wasm, &configs) {
+    let report = match hotreload::conform::conform_cached(&wasm, &configs, super::user_cache_dir())
+    {
         Ok(r) => r,
         Err(e) => {
             if args.json {
@@ -67,21 +70,27 @@ pub(crate) fn run(args: ConformArgs) -> ExitCode {
                 c.detail
             );
         }
-        println!("phase        fuel (of limit)            time (of deadline)");
-        for p in &report.phases {
-            println!(
-                "{:<12} {:>10} ({:.4} %)   {:>8} µs ({:.2} %)",
-                p.phase,
-                p.fuel,
-                p.fuel as f64 * 100.0 / p.fuel_limit as f64,
-                p.micros,
-                p.micros as f64 * 100.0 / p.deadline_micros.max(1) as f64
-            );
+        if report.loaded {
+            println!("phase        fuel (of limit)            time (of deadline)");
+            for p in &report.phases {
+                println!(
+                    "{:<12} {:>10} ({:.4} %)   {:>8} µs ({:.2} %)",
+                    p.phase,
+                    p.fuel,
+                    p.fuel as f64 * 100.0 / p.fuel_limit as f64,
+                    p.micros,
+                    p.micros as f64 * 100.0 / p.deadline_micros.max(1) as f64
+                );
+            }
+            let failed = report.checks.iter().filter(|c| !c.passed).count();
+            println!("{} passed, {failed} failed", report.checks.len() - failed);
+        } else {
+            println!("the host cannot load this handler; no other check ran");
         }
-        let failed = report.checks.iter().filter(|c| !c.passed).count();
-        println!("{} passed, {failed} failed", report.checks.len() - failed);
     }
-    if report.passed() {
+    if !report.loaded {
+        ExitCode::from(2)
+    } else if report.passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

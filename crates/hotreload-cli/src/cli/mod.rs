@@ -48,8 +48,10 @@ enum Command {
     /// The reload-latency benchmark: medians, p99s and ratios to a native
     /// floor, as a table (or `--json`).
     Bench(bench_cmd::BenchArgs),
-    /// The conformance kit: is this handler sound? One line per check;
-    /// exit 0 only when all pass.
+    /// The conformance kit: is this handler sound? One line per check.
+    ///
+    /// Exit status: 0 when every check passes; 1 when one fails; 2 usage
+    /// error or a handler the host cannot load (the report says why).
     Conform(conform_cmd::ConformArgs),
     /// Run the built-in scenario suite against the bundled handlers.
     Test {

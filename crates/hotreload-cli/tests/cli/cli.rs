@@ -1,4 +1,4 @@
-//! The `hotreload` binary: `try` and `test`.
+//! The `hotreload` binary: `try`, `conform` and `test`.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -134,4 +134,200 @@ fn test_command_passes_every_scenario() {
         "{stdout}"
     );
     assert!(stdout.contains("success rate"), "{stdout}");
+}
+
+/// The first check `conform` runs.
+const IMPORTS_CHECK: &str = "exports hotreload:handler/handler@0.1.0 and imports nothing else";
+
+/// `(component (import "evil:net/sockets" (instance)))`: imports an
+/// interface that is neither the world's nor WASI, and exports nothing.
+/// Written out because this crate has no WAT assembler; the tests below
+/// fail if these bytes are not that component.
+const FOREIGN_IMPORT: &[u8] = &[
+    0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00, // component preamble
+    0x07, 0x03, 0x01, 0x42, 0x00, // type section: one empty instance type
+    0x0a, 0x15, 0x01, 0x00, 0x10, // import section: one import, a 16-byte name
+    b'e', b'v', b'i', b'l', b':', b'n', b'e', b't', b'/', b's', b'o', b'c', b'k', b'e', b't', b's',
+    0x05, 0x00, // an instance of type 0
+];
+
+fn stdout_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `conform --json`'s output: one JSON object whose `passed` agrees with
+/// the exit status and whose report holds every check.
+fn json_report(out: &Output) -> Value {
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "--json printed something that is not JSON ({e}): {}",
+            stdout_of(out)
+        )
+    });
+    assert_eq!(v["passed"], out.status.code() == Some(0), "{v:#}");
+    let checks = v["report"]["checks"].as_array().expect("report.checks");
+    assert!(!checks.is_empty());
+    for c in checks {
+        assert!(
+            c["name"].is_string() && c["passed"].is_boolean() && c["detail"].is_string(),
+            "{c}"
+        );
+    }
+    assert_eq!(checks[0]["name"], IMPORTS_CHECK);
+    assert_eq!(
+        v["passed"],
+        checks.iter().all(|c| c["passed"] == true),
+        "passed must be every check passing: {v:#}"
+    );
+    v
+}
+
+#[test]
+fn conform_exits_0_when_every_check_passes() {
+    let out = hotreload(&["conform", hotreload_handlers::LOGGING_PATH]);
+    let stdout = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let checks: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("PASS") || l.starts_with("FAIL"))
+        .collect();
+    assert!(checks.len() >= 15, "{stdout}");
+    assert!(checks.iter().all(|l| l.starts_with("PASS  ")), "{stdout}");
+    assert!(
+        checks[0].starts_with(&format!(
+            "PASS  {IMPORTS_CHECK}: imports hotreload:handler/host@0.1.0"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with(&format!("{} passed, 0 failed\n", checks.len())),
+        "{stdout}"
+    );
+
+    let out = hotreload(&["conform", hotreload_handlers::LOGGING_PATH, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_of(&out));
+    let v = json_report(&out);
+    assert_eq!(v["report"]["loaded"], true);
+    assert_eq!(v["handler"], hotreload_handlers::LOGGING_PATH);
+    let phases: Vec<&str> = v["report"]["phases"]
+        .as_array()
+        .expect("report.phases")
+        .iter()
+        .map(|p| p["phase"].as_str().expect("phase name"))
+        .collect();
+    assert_eq!(phases, ["validate", "reload", "can-reload", "rollback"]);
+}
+
+#[test]
+fn conform_exits_1_when_a_check_fails() {
+    // The logging handler refuses this level, so the checks of the given
+    // configuration fail; the handler itself loads.
+    let dir = tempfile::tempdir().unwrap();
+    let loud = write(dir.path(), "loud.json", r#"{"level": "loud"}"#);
+    let out = hotreload(&[
+        "conform",
+        hotreload_handlers::LOGGING_PATH,
+        "--config",
+        &loud,
+    ]);
+    let stdout = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.lines().any(
+            |l| l.starts_with("FAIL  validate accepts the given configuration: ")
+                && l.contains("/level")
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.lines().any(|l| l.starts_with("PASS  ")), "{stdout}");
+
+    let out = hotreload(&[
+        "conform",
+        hotreload_handlers::LOGGING_PATH,
+        "--config",
+        &loud,
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout_of(&out));
+    let v = json_report(&out);
+    assert_eq!(v["report"]["loaded"], true);
+    let failed: Vec<&str> = v["report"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        failed.contains(&"validate accepts the given configuration"),
+        "{failed:?}"
+    );
+}
+
+#[test]
+fn conform_exits_2_on_a_handler_the_host_cannot_load() {
+    // A component importing a foreign interface: the report names it.
+    let dir = tempfile::tempdir().unwrap();
+    let foreign = dir.path().join("foreign.wasm");
+    std::fs::write(&foreign, FOREIGN_IMPORT).unwrap();
+    let foreign = foreign.display().to_string();
+    let out = hotreload(&["conform", &foreign]);
+    let stdout = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.starts_with(&format!(
+            "FAIL  {IMPORTS_CHECK}: imports evil:net/sockets: a handler may import only"
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("no other check ran"), "{stdout}");
+
+    let out = hotreload(&["conform", &foreign, "--json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout_of(&out));
+    let v = json_report(&out);
+    assert_eq!(v["report"]["loaded"], false);
+    let checks = v["report"]["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 1, "{v:#}");
+    assert_eq!(checks[0]["passed"], false);
+    assert!(
+        checks[0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("imports evil:net/sockets:"),
+        "{v:#}"
+    );
+
+    // Bytes that are not a component at all: there is nothing to check.
+    let junk = write(dir.path(), "junk.wasm", "random bytes, not wasm");
+    let out = hotreload(&["conform", &junk]);
+    let stdout = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("not a WebAssembly binary"), "{stdout}");
+    let out = hotreload(&["conform", &junk, "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+    assert_eq!(v["passed"], false);
+    assert!(
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not a WebAssembly binary")),
+        "{v:#}"
+    );
+}
+
+#[test]
+fn conform_exits_2_on_usage_errors() {
+    let out = hotreload(&["conform", "/nonexistent/handler.wasm"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/handler.wasm"));
+    let out = hotreload(&[
+        "conform",
+        hotreload_handlers::LOGGING_PATH,
+        "--config",
+        "/nonexistent/c.json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("c.json"));
+    let out = hotreload(&["conform"]);
+    assert_eq!(out.status.code(), Some(2));
 }
