@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-const MAIN: &str = r#"
+const MAIN: &str = r##"
 use hotreload::{ComponentSpec, Outcome, Runtime, Settings};
 use serde::Deserialize;
 
@@ -30,7 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     runtime.shutdown().await;
     Ok(())
 }
-"#;
+"##;
 
 #[test]
 fn an_embedder_outside_the_workspace_builds_and_reloads() -> anyhow::Result<()> {
@@ -83,12 +83,21 @@ debug = false
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(stdout.lines().collect::<Vec<_>>(), ["before=info", "after=debug"]);
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        ["before=info", "after=debug"]
+    );
 
     // What the embedder got: the library and its runtime dependencies, none
     // of the command line's.
     let lock = std::fs::read_to_string(krate.join("Cargo.lock"))?;
-    for unwanted in ["clap", "hotreload-handlers", "hotreload-cli", "tracing-subscriber", "criterion"] {
+    for unwanted in [
+        "clap",
+        "hotreload-handlers",
+        "hotreload-cli",
+        "tracing-subscriber",
+        "criterion",
+    ] {
         assert!(
             !lock.contains(&format!("name = \"{unwanted}\"")),
             "the embedder's build pulled {unwanted}"
