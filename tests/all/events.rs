@@ -1,7 +1,11 @@
 //! Events, statistics and notifications.
 
-use hotreload::{ComponentSpec, EventKind, Outcome, Runtime, Settings};
+use std::sync::Arc;
+
+use anyhow::Result;
+use hotreload::{ComponentSpec, Event, EventKind, Outcome, Runtime, Settings};
 use serde_json::json;
+use tokio::sync::broadcast::error::TryRecvError;
 
 use crate::{reload, with_logging};
 
@@ -98,26 +102,82 @@ async fn the_ring_keeps_to_its_byte_budget() {
     assert_eq!(stats.total, 201);
 }
 
-#[tokio::test]
-async fn notifications_honour_the_settings() {
+/// A logging runtime with these notification settings; reloads an
+/// accepted and a refused configuration; gives what the notification
+/// stream delivered, and every event recorded.
+async fn notified(success: bool, failure: bool) -> Result<(Vec<Arc<Event>>, Vec<Arc<Event>>)> {
     let rt = Runtime::new(Settings {
-        notify_on_success: false,
+        notify_on_success: success,
+        notify_on_failure: failure,
         ..crate::settings()
-    })
-    .unwrap();
+    })?;
+    let mut rx = rt.notifications();
     rt.add_component(ComponentSpec::new(
         "logging",
         hotreload_handlers::LOGGING,
         "{}",
     ))
-    .await
-    .unwrap();
-    let mut rx = rt.notifications();
+    .await?;
     reload(&rt, "logging", json!({"level": "debug"})).await;
     reload(&rt, "logging", json!({"level": "nope"})).await;
-    let e = rx.recv().await.unwrap();
-    assert_eq!(e.outcome, Outcome::Rejected, "successes are not sent");
-    assert!(rx.try_recv().is_err());
+    // Events are sent as they are recorded, before `reload` returns: what
+    // is not in the stream now was filtered out.
+    let mut delivered = Vec::new();
+    loop {
+        match rx.try_recv() {
+            Ok(e) => delivered.push(e),
+            Err(TryRecvError::Empty) => break,
+            Err(other) => anyhow::bail!("notification stream: {other}"),
+        }
+    }
+    Ok((delivered, rt.events()))
+}
+
+fn outcomes(events: &[Arc<Event>]) -> Vec<Outcome> {
+    events.iter().map(|e| e.outcome).collect()
+}
+
+#[tokio::test]
+async fn notify_on_success_false_sends_only_failures() -> Result<()> {
+    let (delivered, recorded) = notified(false, true).await?;
+    assert_eq!(outcomes(&delivered), [Outcome::Rejected]);
+    assert_eq!(
+        delivered[0].error.as_ref().and_then(|e| e.field.as_deref()),
+        Some("/level")
+    );
+    // The filter is the stream's only: every event is still recorded.
+    assert_eq!(
+        outcomes(&recorded),
+        [Outcome::Applied, Outcome::Applied, Outcome::Rejected]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn notify_on_failure_false_sends_only_successes() -> Result<()> {
+    let (delivered, recorded) = notified(true, false).await?;
+    assert_eq!(outcomes(&delivered), [Outcome::Applied, Outcome::Applied]);
+    assert_eq!(delivered[0].kind, EventKind::Initial);
+    assert_eq!(
+        delivered[1]
+            .effective_config
+            .as_deref()
+            .map(|c| &c["level"]),
+        Some(&json!("debug"))
+    );
+    assert_eq!(
+        outcomes(&recorded),
+        [Outcome::Applied, Outcome::Applied, Outcome::Rejected]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn notifications_send_everything_by_default() -> Result<()> {
+    let (delivered, recorded) = notified(true, true).await?;
+    assert_eq!(outcomes(&delivered), outcomes(&recorded));
+    assert_eq!(delivered.len(), 3);
+    Ok(())
 }
 
 #[tokio::test]
