@@ -13,12 +13,12 @@ use serde_json::Value;
 
 use hotreload::{ComponentSpec, Limits, Outcome, Probe, Runtime, SandboxOptions, Settings};
 
-#[path = "../handlers/logging/src/config.rs"]
+#[path = "../../../handlers/logging/src/config.rs"]
 #[allow(dead_code, unreachable_pub, missing_docs)]
 mod logging_config;
 
 /// The 1 KiB logging configuration.
-pub const CONFIG_1K: &str = include_str!("../benches/data/logging-1k.json");
+pub const CONFIG_1K: &str = include_str!("../../../benches/data/logging-1k.json");
 
 /// The same configuration with another level, so alternating the two makes
 /// every reload a real change.
