@@ -5,8 +5,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use hotreload_cli::bench::{self, Alternating, CONFIG_1K};
 use hotreload::{SandboxOptions, Settings};
+use hotreload_cli::bench::{self, Alternating, CONFIG_1K};
 
 fn async_rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

@@ -5,8 +5,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
 use crate::bench::{self, Alternating, CONFIG_1K, Summary};
+use clap::Args;
 use hotreload::{Limits, Probe, SandboxOptions, Settings};
 use serde::Serialize;
 use serde_json::{Value, json};
