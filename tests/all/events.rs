@@ -47,37 +47,35 @@ async fn every_attempt_is_an_event_and_stats_add_up() {
 }
 
 #[tokio::test]
-async fn the_ring_is_bounded_but_stats_count_everything() {
+async fn the_ring_is_bounded_but_stats_count_everything() -> Result<()> {
     let rt = Runtime::new(Settings {
         event_store_events: 5,
         ..crate::settings()
-    })
-    .unwrap();
+    })?;
     rt.add_component(ComponentSpec::new(
         "logging",
         hotreload_handlers::LOGGING,
         "{}",
     ))
-    .await
-    .unwrap();
+    .await?;
     for i in 0..20 {
         let level = ["debug", "info"][i % 2];
         reload(&rt, "logging", json!({"level": level})).await;
     }
     let events = rt.events();
     assert_eq!(events.len(), 5);
-    assert_eq!(events.last().unwrap().id, 21);
+    assert_eq!(events.last().map(|e| e.id), Some(21));
     assert_eq!(rt.stats().total, 21);
     assert_eq!(rt.stats().events_kept, 5);
+    Ok(())
 }
 
 #[tokio::test]
-async fn the_ring_keeps_to_its_byte_budget() {
+async fn the_ring_keeps_to_its_byte_budget() -> Result<()> {
     let rt = Runtime::new(Settings {
         event_store_bytes: 64 * 1024,
         ..crate::settings()
-    })
-    .unwrap();
+    })?;
     let fields: serde_json::Map<String, serde_json::Value> = (0..40)
         .map(|i| (format!("k{i}"), json!("v".repeat(40))))
         .collect();
@@ -86,8 +84,7 @@ async fn the_ring_keeps_to_its_byte_budget() {
         hotreload_handlers::LOGGING,
         json!({"fields": fields}).to_string(),
     ))
-    .await
-    .unwrap();
+    .await?;
     for i in 0..200 {
         let level = ["debug", "info"][i % 2];
         reload(&rt, "logging", json!({"level": level, "fields": fields})).await;
@@ -100,6 +97,7 @@ async fn the_ring_keeps_to_its_byte_budget() {
     );
     assert!(stats.events_kept < 201 && stats.events_kept > 1);
     assert_eq!(stats.total, 201);
+    Ok(())
 }
 
 /// A logging runtime with these notification settings; reloads an
@@ -181,10 +179,10 @@ async fn notifications_send_everything_by_default() -> Result<()> {
 }
 
 #[tokio::test]
-async fn events_serialise_with_every_field() {
+async fn events_serialise_with_every_field() -> Result<()> {
     let rt = with_logging(json!({"level": "info"})).await;
     let e = reload(&rt, "logging", json!({"level": "bogus"})).await;
-    let v = serde_json::to_value(&*e).unwrap();
+    let v = serde_json::to_value(&*e)?;
     for key in [
         "id",
         "component",
@@ -211,15 +209,15 @@ async fn events_serialise_with_every_field() {
     assert_eq!(v["cause"], "invalid");
     assert_eq!(v["error"]["field"], "/level");
     assert_eq!(v["changes"][0]["path"], "/level");
+    Ok(())
 }
 
 #[tokio::test]
-async fn components_reload_in_parallel_and_each_serially() {
+async fn components_reload_in_parallel_and_each_serially() -> Result<()> {
     let rt = crate::runtime();
     for name in ["a", "b", "c", "d"] {
         rt.add_component(ComponentSpec::new(name, hotreload_handlers::LOGGING, "{}"))
-            .await
-            .unwrap();
+            .await?;
     }
     let mut tasks = Vec::new();
     for name in ["a", "b", "c", "d"] {
@@ -232,12 +230,11 @@ async fn components_reload_in_parallel_and_each_serially() {
                     json!({"level": level, "fields": {"i": i.to_string()}}),
                 )
                 .await
-                .unwrap()
             }));
         }
     }
     for t in tasks {
-        assert_eq!(t.await.unwrap().outcome, Outcome::Applied);
+        assert_eq!(t.await??.outcome, Outcome::Applied);
     }
     for c in rt.components().await {
         assert_eq!(
@@ -246,4 +243,5 @@ async fn components_reload_in_parallel_and_each_serially() {
             c.name
         );
     }
+    Ok(())
 }

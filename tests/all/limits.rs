@@ -35,7 +35,7 @@ async fn spinning_handler_is_cut_off_near_its_deadline() {
 }
 
 #[tokio::test]
-async fn calls_on_other_components_are_not_interrupted_by_a_deadline() {
+async fn calls_on_other_components_are_not_interrupted_by_a_deadline() -> Result<()> {
     // One component spins into its 30 ms deadline while another's slow but
     // legal validate (150 ms of a 2 s budget) runs: the epoch bump meant for
     // the first must not cut off the second.
@@ -49,8 +49,7 @@ async fn calls_on_other_components_are_not_interrupted_by_a_deadline() {
                 ..LimitOverrides::default()
             }),
         )
-        .await
-        .unwrap();
+        .await?;
     }
     let (a, b) = tokio::join!(
         reload(&rt, "fast", json!({"validate": "spin"})),
@@ -58,6 +57,7 @@ async fn calls_on_other_components_are_not_interrupted_by_a_deadline() {
     );
     assert_eq!(a.cause, Some(Cause::Timeout));
     assert_eq!(b.outcome, Outcome::Applied, "{:?}", b.error);
+    Ok(())
 }
 
 #[tokio::test]
@@ -157,7 +157,7 @@ async fn configuration_over_the_size_bound_is_rejected() {
 }
 
 #[test]
-fn probe_cuts_off_a_spinning_validate_at_its_deadline() {
+fn probe_cuts_off_a_spinning_validate_at_its_deadline() -> Result<()> {
     use hotreload::{Limits, Probe, SandboxOptions};
     for ms in [10u64, 100] {
         // Fuel out of the way: a tight loop burns 10⁹ in about 100 ms.
@@ -166,8 +166,7 @@ fn probe_cuts_off_a_spinning_validate_at_its_deadline() {
             fuel: u64::MAX / 2,
             ..Limits::default()
         };
-        let mut probe =
-            Probe::new(hotreload_handlers::CHAOS, limits, SandboxOptions::default()).unwrap();
+        let mut probe = Probe::new(hotreload_handlers::CHAOS, limits, SandboxOptions::default())?;
         for _ in 0..3 {
             let call = probe.validate(r#"{"validate": "spin"}"#);
             assert_eq!(call.result.unwrap_err().cause(), Cause::Timeout);
@@ -178,6 +177,7 @@ fn probe_cuts_off_a_spinning_validate_at_its_deadline() {
             );
         }
     }
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
