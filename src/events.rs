@@ -67,7 +67,8 @@ pub struct EventError {
 }
 
 impl Event {
-    /// A one-line summary for logs and the CLI.
+    /// A one-line summary for logs and the CLI: a handler's multi-line
+    /// message (a panic with its captured stderr) is joined with ` ⏎ `.
     pub fn summary(&self) -> String {
         let mut s = format!("{} {:?} v{}", self.component, self.outcome, self.version);
         if let (Some(phase), Some(cause)) = (self.failed_phase, self.cause) {
@@ -79,6 +80,14 @@ impl Event {
             if let Some(field) = &err.field {
                 s.push_str(&format!(" at {field}"));
             }
+        }
+        if s.contains(['\n', '\r']) {
+            s = s
+                .lines()
+                .map(str::trim_end)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ⏎ ");
         }
         s
     }

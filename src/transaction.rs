@@ -466,6 +466,43 @@ impl ComponentState {
         }
     }
 
+    /// A degraded component's way back: the new configuration loaded in a
+    /// fresh instance as at a first load (`validate`, `reload(none, new)`)
+    /// and committed. `None` when that fails too (the component stays
+    /// degraded, on the configuration in force).
+    fn load_fresh(
+        &mut self,
+        ctx: &Context<'_>,
+        a: &mut Attempt,
+        new: &Arc<Value>,
+        text: &Arc<str>,
+    ) -> Option<Ending> {
+        self.fresh_instance(ctx, a).ok()?;
+        let instance = self.instance.as_mut()?;
+        let r = instance.validate(&self.limits, text);
+        a.fuel += r.fuel;
+        let r = r
+            .result
+            .ok()
+            .map(|()| instance.reload(&self.limits, None, text));
+        let output = r.and_then(|r| {
+            a.fuel += r.fuel;
+            r.result.ok()
+        });
+        let effective = output.and_then(|o| effective_of(o, new).ok());
+        let Some(effective) = effective else {
+            self.instance = None;
+            return None;
+        };
+        match self.commit(ctx, new.clone(), text.clone(), effective.clone()) {
+            Ok(()) => Some(Ending::ok(Outcome::Applied, Some(effective))),
+            Err(_) => {
+                self.instance = None;
+                None
+            }
+        }
+    }
+
     /// A failed first load: the instance is dropped; if an older
     /// configuration is in force (a restart), it is restored.
     fn load_failed(
@@ -532,6 +569,11 @@ impl ComponentState {
         } else if self.instance.as_ref().is_none_or(|i| i.is_poisoned())
             && let Err((phase, e)) = self.restore(ctx, a)
         {
+            // The old configuration cannot be brought back; the new one may
+            // be what repairs the component: load it in a fresh instance.
+            if let Some(end) = self.load_fresh(ctx, a, &new, &text) {
+                return end;
+            }
             let error = error_of(&e);
             let message = format!(
                 "the component is degraded: bringing a fresh instance back to the old \

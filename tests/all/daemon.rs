@@ -59,6 +59,10 @@ pub(crate) async fn start(components: &[(&str, &str, &str, &str)]) -> Setup {
     start_in(dir, components).await.unwrap()
 }
 
+pub(crate) fn write_manifest(dir: &Path, components: &[(&str, &str, &str, &str)]) -> PathBuf {
+    write_manifest_with(dir, components, DEBOUNCE_MS)
+}
+
 fn write_manifest_with(
     dir: &Path,
     components: &[(&str, &str, &str, &str)],

@@ -1,7 +1,11 @@
 //! Events, statistics and notifications.
 
-use hotreload::{ComponentSpec, EventKind, Outcome, Runtime, Settings};
+use std::sync::Arc;
+
+use anyhow::Result;
+use hotreload::{ComponentSpec, Event, EventKind, Outcome, Runtime, Settings};
 use serde_json::json;
+use tokio::sync::broadcast::error::TryRecvError;
 
 use crate::{reload, with_logging};
 
@@ -43,37 +47,35 @@ async fn every_attempt_is_an_event_and_stats_add_up() {
 }
 
 #[tokio::test]
-async fn the_ring_is_bounded_but_stats_count_everything() {
+async fn the_ring_is_bounded_but_stats_count_everything() -> Result<()> {
     let rt = Runtime::new(Settings {
         event_store_events: 5,
         ..crate::settings()
-    })
-    .unwrap();
+    })?;
     rt.add_component(ComponentSpec::new(
         "logging",
         hotreload_handlers::LOGGING,
         "{}",
     ))
-    .await
-    .unwrap();
+    .await?;
     for i in 0..20 {
         let level = ["debug", "info"][i % 2];
         reload(&rt, "logging", json!({"level": level})).await;
     }
     let events = rt.events();
     assert_eq!(events.len(), 5);
-    assert_eq!(events.last().unwrap().id, 21);
+    assert_eq!(events.last().map(|e| e.id), Some(21));
     assert_eq!(rt.stats().total, 21);
     assert_eq!(rt.stats().events_kept, 5);
+    Ok(())
 }
 
 #[tokio::test]
-async fn the_ring_keeps_to_its_byte_budget() {
+async fn the_ring_keeps_to_its_byte_budget() -> Result<()> {
     let rt = Runtime::new(Settings {
         event_store_bytes: 64 * 1024,
         ..crate::settings()
-    })
-    .unwrap();
+    })?;
     let fields: serde_json::Map<String, serde_json::Value> = (0..40)
         .map(|i| (format!("k{i}"), json!("v".repeat(40))))
         .collect();
@@ -82,8 +84,7 @@ async fn the_ring_keeps_to_its_byte_budget() {
         hotreload_handlers::LOGGING,
         json!({"fields": fields}).to_string(),
     ))
-    .await
-    .unwrap();
+    .await?;
     for i in 0..200 {
         let level = ["debug", "info"][i % 2];
         reload(&rt, "logging", json!({"level": level, "fields": fields})).await;
@@ -96,35 +97,92 @@ async fn the_ring_keeps_to_its_byte_budget() {
     );
     assert!(stats.events_kept < 201 && stats.events_kept > 1);
     assert_eq!(stats.total, 201);
+    Ok(())
 }
 
-#[tokio::test]
-async fn notifications_honour_the_settings() {
+/// A logging runtime with these notification settings; reloads an
+/// accepted and a refused configuration; gives what the notification
+/// stream delivered, and every event recorded.
+async fn notified(success: bool, failure: bool) -> Result<(Vec<Arc<Event>>, Vec<Arc<Event>>)> {
     let rt = Runtime::new(Settings {
-        notify_on_success: false,
+        notify_on_success: success,
+        notify_on_failure: failure,
         ..crate::settings()
-    })
-    .unwrap();
+    })?;
+    let mut rx = rt.notifications();
     rt.add_component(ComponentSpec::new(
         "logging",
         hotreload_handlers::LOGGING,
         "{}",
     ))
-    .await
-    .unwrap();
-    let mut rx = rt.notifications();
+    .await?;
     reload(&rt, "logging", json!({"level": "debug"})).await;
     reload(&rt, "logging", json!({"level": "nope"})).await;
-    let e = rx.recv().await.unwrap();
-    assert_eq!(e.outcome, Outcome::Rejected, "successes are not sent");
-    assert!(rx.try_recv().is_err());
+    // Events are sent as they are recorded, before `reload` returns: what
+    // is not in the stream now was filtered out.
+    let mut delivered = Vec::new();
+    loop {
+        match rx.try_recv() {
+            Ok(e) => delivered.push(e),
+            Err(TryRecvError::Empty) => break,
+            Err(other) => anyhow::bail!("notification stream: {other}"),
+        }
+    }
+    Ok((delivered, rt.events()))
+}
+
+fn outcomes(events: &[Arc<Event>]) -> Vec<Outcome> {
+    events.iter().map(|e| e.outcome).collect()
 }
 
 #[tokio::test]
-async fn events_serialise_with_every_field() {
+async fn notify_on_success_false_sends_only_failures() -> Result<()> {
+    let (delivered, recorded) = notified(false, true).await?;
+    assert_eq!(outcomes(&delivered), [Outcome::Rejected]);
+    assert_eq!(
+        delivered[0].error.as_ref().and_then(|e| e.field.as_deref()),
+        Some("/level")
+    );
+    // The filter is the stream's only: every event is still recorded.
+    assert_eq!(
+        outcomes(&recorded),
+        [Outcome::Applied, Outcome::Applied, Outcome::Rejected]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn notify_on_failure_false_sends_only_successes() -> Result<()> {
+    let (delivered, recorded) = notified(true, false).await?;
+    assert_eq!(outcomes(&delivered), [Outcome::Applied, Outcome::Applied]);
+    assert_eq!(delivered[0].kind, EventKind::Initial);
+    assert_eq!(
+        delivered[1]
+            .effective_config
+            .as_deref()
+            .map(|c| &c["level"]),
+        Some(&json!("debug"))
+    );
+    assert_eq!(
+        outcomes(&recorded),
+        [Outcome::Applied, Outcome::Applied, Outcome::Rejected]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn notifications_send_everything_by_default() -> Result<()> {
+    let (delivered, recorded) = notified(true, true).await?;
+    assert_eq!(outcomes(&delivered), outcomes(&recorded));
+    assert_eq!(delivered.len(), 3);
+    Ok(())
+}
+
+#[tokio::test]
+async fn events_serialise_with_every_field() -> Result<()> {
     let rt = with_logging(json!({"level": "info"})).await;
     let e = reload(&rt, "logging", json!({"level": "bogus"})).await;
-    let v = serde_json::to_value(&*e).unwrap();
+    let v = serde_json::to_value(&*e)?;
     for key in [
         "id",
         "component",
@@ -151,15 +209,15 @@ async fn events_serialise_with_every_field() {
     assert_eq!(v["cause"], "invalid");
     assert_eq!(v["error"]["field"], "/level");
     assert_eq!(v["changes"][0]["path"], "/level");
+    Ok(())
 }
 
 #[tokio::test]
-async fn components_reload_in_parallel_and_each_serially() {
+async fn components_reload_in_parallel_and_each_serially() -> Result<()> {
     let rt = crate::runtime();
     for name in ["a", "b", "c", "d"] {
         rt.add_component(ComponentSpec::new(name, hotreload_handlers::LOGGING, "{}"))
-            .await
-            .unwrap();
+            .await?;
     }
     let mut tasks = Vec::new();
     for name in ["a", "b", "c", "d"] {
@@ -172,12 +230,11 @@ async fn components_reload_in_parallel_and_each_serially() {
                     json!({"level": level, "fields": {"i": i.to_string()}}),
                 )
                 .await
-                .unwrap()
             }));
         }
     }
     for t in tasks {
-        assert_eq!(t.await.unwrap().outcome, Outcome::Applied);
+        assert_eq!(t.await??.outcome, Outcome::Applied);
     }
     for c in rt.components().await {
         assert_eq!(
@@ -186,4 +243,5 @@ async fn components_reload_in_parallel_and_each_serially() {
             c.name
         );
     }
+    Ok(())
 }

@@ -12,6 +12,7 @@ mod hostile;
 mod limits;
 mod load;
 mod loading;
+mod logs;
 mod properties;
 mod sandbox;
 mod subscribers;
@@ -89,4 +90,10 @@ pub(crate) fn field(e: &Event) -> Option<&str> {
 
 pub(crate) fn message(e: &Event) -> &str {
     e.error.as_ref().map_or("", |e| e.message.as_str())
+}
+
+/// Whether this runs under CI (`CI` set, as CI services do, and not to
+/// `false` or `0`): there a test that cannot run must fail, not skip.
+pub(crate) fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
 }

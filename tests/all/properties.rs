@@ -2,10 +2,12 @@
 //! and handler behaviours, the configuration in force is the last one that
 //! committed, every attempt is an event, and the statistics add up.
 
+use std::any::Any;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hotreload::{ComponentSpec, LimitOverrides, Outcome, Runtime};
 use proptest::prelude::*;
+use proptest::test_runner::{FailurePersistence, FileFailurePersistence, PersistedSeed};
 use serde_json::{Value, json};
 
 #[derive(Debug, Clone, Copy)]
@@ -46,8 +48,59 @@ fn config(b: Behaviour, n: usize) -> Value {
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
+/// The deadline of `reload` and `rollback`: what `TimeOut` runs into, and
+/// far beyond any call that should pass, even on a loaded machine.
+const RELOAD_TIMEOUT_MS: u64 = 500;
+
+/// Under CI a failure is reported, not written to the tracked regression
+/// file (`tests/proptest-regressions/properties.txt`); the seeds already
+/// there are replayed everywhere.
+fn proptest_config() -> ProptestConfig {
+    let persistence: Box<dyn FailurePersistence> = if crate::in_ci() {
+        Box::new(ReadOnly(FileFailurePersistence::default()))
+    } else {
+        Box::new(FileFailurePersistence::default())
+    };
+    ProptestConfig {
+        cases: 24,
+        failure_persistence: Some(persistence),
+        ..ProptestConfig::default()
+    }
+}
+
+/// Reads the persisted seeds, never writes one.
+#[derive(Debug, Clone, PartialEq)]
+struct ReadOnly(FileFailurePersistence);
+
+impl FailurePersistence for ReadOnly {
+    fn load_persisted_failures2(&self, source_file: Option<&'static str>) -> Vec<PersistedSeed> {
+        self.0.load_persisted_failures2(source_file)
+    }
+
+    fn save_persisted_failure2(
+        &mut self,
+        _source_file: Option<&'static str>,
+        seed: PersistedSeed,
+        shrunken_value: &dyn std::fmt::Debug,
+    ) {
+        eprintln!("proptest: not saved under CI: {seed} # shrinks to {shrunken_value:?}");
+    }
+
+    fn box_clone(&self) -> Box<dyn FailurePersistence> {
+        Box::new(self.clone())
+    }
+
+    fn eq(&self, other: &dyn FailurePersistence) -> bool {
+        other.as_any().downcast_ref::<Self>() == Some(self)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(proptest_config())]
 
     #[test]
     fn the_config_in_force_is_the_last_committed(steps in prop::collection::vec(behaviour(), 1..8)) {
@@ -57,8 +110,7 @@ proptest! {
         rt.block_on(runtime.add_component(
             ComponentSpec::new(&name, hotreload_handlers::CHAOS, json!({"n": 0}).to_string())
                 .limits(LimitOverrides {
-                    // Long enough that a busy machine never cuts off a call that should pass.
-                    reload_timeout_ms: Some(50),
+                    reload_timeout_ms: Some(RELOAD_TIMEOUT_MS),
                     fuel: Some(u64::MAX / 2),
                     ..LimitOverrides::default()
                 }),

@@ -1,5 +1,7 @@
 //! Typed subscriptions to effective configurations.
 
+use std::time::Duration;
+
 use hotreload::{Error, Outcome};
 use serde::Deserialize;
 use serde_json::json;
@@ -20,9 +22,9 @@ struct Logging {
 }
 
 #[tokio::test]
-async fn typed_subscriber_sees_each_commit_and_nothing_else() {
+async fn typed_subscriber_sees_each_commit_and_nothing_else() -> anyhow::Result<()> {
     let rt = with_logging(json!({"level": "warn"})).await;
-    let mut rx = rt.subscribe::<Logging>("logging").unwrap();
+    let mut rx = rt.subscribe::<Logging>("logging")?;
     assert_eq!(rx.borrow().level, "warn");
     assert_eq!(
         rx.borrow().outputs,
@@ -38,13 +40,14 @@ async fn typed_subscriber_sees_each_commit_and_nothing_else() {
     )
     .await;
     assert_eq!(e.outcome, Outcome::Applied);
-    rx.changed().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), rx.changed()).await??;
     assert_eq!(rx.borrow_and_update().outputs[0].kind, "stderr");
     reload(&rt, "logging", json!({"level": "nope"})).await;
     assert!(
-        !rx.has_changed().unwrap(),
+        !rx.has_changed()?,
         "a rejected configuration reached the subscriber"
     );
+    Ok(())
 }
 
 #[tokio::test]

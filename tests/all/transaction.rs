@@ -3,8 +3,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hotreload::{Cause, ChangeOp, ComponentSpec, LimitOverrides, Outcome, Phase, SupportLevel};
-use serde_json::json;
+use anyhow::{Result, ensure};
+use hotreload::{
+    Cause, ChangeOp, ComponentSpec, LimitOverrides, Outcome, Phase, Runtime, Settings, SupportLevel,
+};
+use serde_json::{Value, json};
 
 use crate::{field, instances, message, reload, with_chaos, with_logging};
 
@@ -304,15 +307,64 @@ async fn transient_failures_are_retried_up_to_max_retries() {
     let e = reload(&rt, "chaos", json!({"reload": "transient:2"})).await;
     assert_eq!(e.outcome, Outcome::Applied);
     assert_eq!(e.retries, 2);
+    // The counter is per instance and this one has failed twice already:
+    // `transient:3` has one failure left, so one retry applies it.
     let e = reload(&rt, "chaos", json!({"reload": "transient:3", "n": 5})).await;
-    // The counter is per instance: two more failures were left from before.
-    // Use a fresh component to count from zero.
-    assert!(matches!(e.outcome, Outcome::Applied | Outcome::RolledBack));
+    assert_eq!(
+        (e.outcome, e.retries),
+        (Outcome::Applied, 1),
+        "{}",
+        e.summary()
+    );
+    // A fresh component counts from zero: three failures, two retries.
     let rt = with_chaos(LimitOverrides::default()).await;
     let e = reload(&rt, "chaos", json!({"reload": "transient:3"})).await;
     assert_eq!(e.outcome, Outcome::RolledBack);
     assert_eq!(e.retries, 2);
     assert_eq!(e.cause, Some(Cause::Invalid));
+    assert_eq!(message(&e), "chaos: transient failure 3 of 3");
+}
+
+#[tokio::test]
+async fn max_retries_is_a_setting_and_a_component_override() -> Result<()> {
+    let rt = Runtime::new(Settings {
+        max_retries: 1,
+        ..crate::settings()
+    })?;
+    let three = LimitOverrides {
+        max_retries: Some(3),
+        ..LimitOverrides::default()
+    };
+    for (name, limits) in [("one", LimitOverrides::default()), ("three", three)] {
+        rt.add_component(ComponentSpec::new(name, hotreload_handlers::CHAOS, "{}").limits(limits))
+            .await?;
+    }
+    let flaky = json!({"reload": "transient:3"});
+    // The runtime's one retry is not enough for three failures...
+    let e = reload(&rt, "one", flaky.clone()).await;
+    assert_eq!(
+        (e.outcome, e.failed_phase, e.cause, e.retries),
+        (
+            Outcome::RolledBack,
+            Some(Phase::Reload),
+            Some(Cause::Invalid),
+            1
+        ),
+        "{}",
+        e.summary()
+    );
+    assert_eq!(message(&e), "chaos: transient failure 2 of 3");
+    assert_eq!(*rt.current("one")?, json!({}));
+    // ...the override's three are.
+    let e = reload(&rt, "three", flaky.clone()).await;
+    assert_eq!(
+        (e.outcome, e.retries),
+        (Outcome::Applied, 3),
+        "{}",
+        e.summary()
+    );
+    assert_eq!(*rt.current("three")?, flaky);
+    Ok(())
 }
 
 #[tokio::test]
@@ -338,27 +390,46 @@ async fn rollback_that_hangs_is_cut_off_and_replaced() {
     );
 }
 
+fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis()
+}
+
+/// A chaos component whose configuration in force (returned) accepts
+/// `reload` only until a moment that has passed when this returns, so
+/// restoring it on a fresh instance fails.
+async fn unrestorable() -> Result<(Runtime, Value)> {
+    let rt = with_chaos(LimitOverrides::default()).await;
+    // The reload must finish before the moment: on a machine too busy for
+    // that, a later moment is tried.
+    let mut margin = 200;
+    loop {
+        let until = now_ms() + margin;
+        let old = json!({"reload": format!("fail_after:{until}")});
+        let e = reload(&rt, "chaos", old.clone()).await;
+        if e.outcome == Outcome::Applied {
+            while now_ms() <= until {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            return Ok((rt, old));
+        }
+        ensure!(
+            margin < 60_000,
+            "could not apply {old} in time: {}",
+            e.summary()
+        );
+        margin *= 2;
+    }
+}
+
 #[tokio::test]
-async fn degraded_when_the_old_configuration_cannot_be_restored() {
-    // The configuration in force accepts `reload` only until a moment that
-    // passes during the test, so restoring it on a fresh instance fails.
-    let rt = crate::runtime();
-    // Compile first, so the moment is not spent compiling on a loaded machine.
-    rt.check_handler("chaos", hotreload_handlers::CHAOS.into())
-        .await
-        .unwrap();
-    let until = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_millis(1000);
-    let old = json!({"reload": format!("fail_after:{}", until.as_millis())});
-    rt.add_component(ComponentSpec::new(
-        "chaos",
-        hotreload_handlers::CHAOS,
-        old.to_string(),
-    ))
-    .await
-    .unwrap();
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+async fn degraded_when_the_old_configuration_cannot_be_restored() -> Result<()> {
+    let (rt, old) = unrestorable().await?;
+    let sub = rt.subscribe_json("chaos")?;
     let e = reload(&rt, "chaos", json!({"reload": "panic"})).await;
-    assert_eq!(e.outcome, Outcome::Degraded);
+    assert_eq!(e.outcome, Outcome::Degraded, "{}", e.summary());
     assert_eq!(
         (e.failed_phase, e.cause),
         (Some(Phase::Reload), Some(Cause::Trap))
@@ -370,10 +441,34 @@ async fn degraded_when_the_old_configuration_cannot_be_restored() {
         *info.effective, old,
         "subscribers keep the old configuration"
     );
-    assert_eq!(*rt.current("chaos").unwrap(), old);
-    // A degraded component tries to recover on the next reload, and cannot.
-    let e = reload(&rt, "chaos", json!({"n": 1})).await;
-    assert_eq!(e.outcome, Outcome::Degraded);
+    assert_eq!(*rt.current("chaos")?, old);
+    assert!(!sub.has_changed()?);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_degraded_component_recovers_on_a_good_reload() -> Result<()> {
+    let (rt, old) = unrestorable().await?;
+    let e = reload(&rt, "chaos", json!({"reload": "panic"})).await;
+    assert_eq!(e.outcome, Outcome::Degraded, "{}", e.summary());
+    let version = e.version;
+    let mut sub = rt.subscribe_json("chaos")?;
+    // The old configuration cannot come back, but a new one that the
+    // handler accepts can be applied on a fresh instance.
+    let good = json!({"n": 1});
+    let e = reload(&rt, "chaos", good.clone()).await;
+    assert_eq!(e.outcome, Outcome::Applied, "{}", e.summary());
+    assert_eq!(e.old_config.as_deref(), Some(&old));
+    assert_eq!(e.version, version + 1);
+    let info = rt.components().await.remove(0);
+    assert!(!info.degraded, "still degraded after {}", e.summary());
+    assert_eq!(*rt.current("chaos")?, good);
+    assert!(sub.has_changed()?);
+    assert_eq!(**sub.borrow_and_update(), good);
+    // And it stays healthy: the next change reloads as usual.
+    let e = reload(&rt, "chaos", json!({"n": 2})).await;
+    assert_eq!(e.outcome, Outcome::Applied, "{}", e.summary());
+    Ok(())
 }
 
 #[tokio::test]
@@ -415,6 +510,90 @@ async fn rollback_off_skips_the_handler_rollback() {
         (Some(Phase::Reload), Some(Cause::Invalid))
     );
     assert_eq!(instances(&rt, "chaos").await, 1);
+}
+
+#[tokio::test]
+async fn rollback_off_still_replaces_a_trapped_instance() -> Result<()> {
+    let rt = Runtime::new(Settings {
+        rollback_on_failure: false,
+        ..crate::settings()
+    })?;
+    rt.add_component(ComponentSpec::new(
+        "chaos",
+        hotreload_handlers::CHAOS,
+        json!({"n": 0}).to_string(),
+    ))
+    .await?;
+    let sub = rt.subscribe_json("chaos")?;
+    let e = reload(&rt, "chaos", json!({"n": 1, "reload": "panic"})).await;
+    // No handler rollback is asked for, but a trapped instance is never
+    // entered again: a fresh one is brought back to the old configuration.
+    assert_eq!(e.outcome, Outcome::RolledBack, "{}", e.summary());
+    assert_eq!(
+        (e.failed_phase, e.cause),
+        (Some(Phase::Reload), Some(Cause::Trap))
+    );
+    assert!(
+        message(&e).contains("chaos handler panicked on purpose in reload"),
+        "{}",
+        message(&e)
+    );
+    assert_eq!(instances(&rt, "chaos").await, 2);
+    assert!(!rt.components().await[0].degraded);
+    assert_eq!(*rt.current("chaos")?, json!({"n": 0}));
+    assert!(
+        !sub.has_changed()?,
+        "subscribers never saw the failed configuration"
+    );
+    let e = reload(&rt, "chaos", json!({"n": 2})).await;
+    assert_eq!(e.outcome, Outcome::Applied, "{}", e.summary());
+    assert_eq!(
+        instances(&rt, "chaos").await,
+        2,
+        "the fresh instance serves"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn fresh_instance_per_reload_runs_each_reload_in_a_new_instance() -> Result<()> {
+    let rt = Runtime::new(Settings {
+        fresh_instance_per_reload: true,
+        ..crate::settings()
+    })?;
+    rt.add_component(ComponentSpec::new(
+        "chaos",
+        hotreload_handlers::CHAOS,
+        json!({"n": 0}).to_string(),
+    ))
+    .await?;
+    assert_eq!(instances(&rt, "chaos").await, 1);
+    // `transient:1` fails the first call of an instance: in a new instance
+    // every time, each reload fails once and is retried once.
+    for n in 1..=3 {
+        let config = json!({"n": n, "reload": "transient:1"});
+        let e = reload(&rt, "chaos", config.clone()).await;
+        assert_eq!(
+            (e.outcome, e.retries),
+            (Outcome::Applied, 1),
+            "{}",
+            e.summary()
+        );
+        assert_eq!(instances(&rt, "chaos").await, 1 + n);
+        assert_eq!(*rt.current("chaos")?, config);
+    }
+    // Nothing is called for an unchanged configuration, so no instance.
+    let e = reload(&rt, "chaos", json!({"n": 3, "reload": "transient:1"})).await;
+    assert_eq!(e.outcome, Outcome::Unchanged);
+    assert_eq!(instances(&rt, "chaos").await, 4);
+    // By default the warm instance has had its one failure already.
+    let rt = with_chaos(LimitOverrides::default()).await;
+    for (n, retries) in [(1, 1), (2, 0)] {
+        let e = reload(&rt, "chaos", json!({"n": n, "reload": "transient:1"})).await;
+        assert_eq!((e.outcome, e.retries), (Outcome::Applied, retries));
+    }
+    assert_eq!(instances(&rt, "chaos").await, 1);
+    Ok(())
 }
 
 #[tokio::test]
@@ -460,10 +639,7 @@ async fn restoring_retries_a_transient_failure() {
     )
     .await;
     assert_eq!(e.outcome, Outcome::RolledBack, "{}", e.summary());
-    assert!(
-        e.retries >= 1,
-        "the restore's transient failure was retried"
-    );
+    assert_eq!(e.retries, 1, "the restore's transient failure was retried");
     assert!(!rt.components().await[0].degraded);
     assert_eq!(rt.current("chaos").unwrap()["n"], 1);
 }

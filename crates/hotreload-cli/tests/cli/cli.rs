@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use anyhow::Result;
 use serde_json::Value;
 
 fn hotreload(args: &[&str]) -> Output {
@@ -13,17 +14,17 @@ fn hotreload(args: &[&str]) -> Output {
         .expect("run hotreload")
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> String {
+fn write(dir: &Path, name: &str, text: &str) -> Result<String> {
     let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
+    std::fs::write(&path, text)?;
+    Ok(path.display().to_string())
 }
 
 #[test]
-fn try_applies_and_prints_the_event() {
-    let dir = tempfile::tempdir().unwrap();
-    let old = write(dir.path(), "old.json", r#"{"level": "info"}"#);
-    let new = write(dir.path(), "new.json", r#"{"level": "debug"}"#);
+fn try_applies_and_prints_the_event() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let old = write(dir.path(), "old.json", r#"{"level": "info"}"#)?;
+    let new = write(dir.path(), "new.json", r#"{"level": "debug"}"#)?;
     let out = hotreload(&[
         "try",
         hotreload_handlers::LOGGING_PATH,
@@ -38,17 +39,18 @@ fn try_applies_and_prints_the_event() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let event: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let event: Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(event["outcome"], "applied");
     assert_eq!(event["effective_config"]["level"], "debug");
     assert_eq!(event["config_path"], new.as_str());
+    Ok(())
 }
 
 #[test]
-fn try_exits_1_when_rejected() {
-    let dir = tempfile::tempdir().unwrap();
-    let old = write(dir.path(), "old.json", r#"{"level": "info"}"#);
-    let new = write(dir.path(), "new.json", r#"{"level": "loud"}"#);
+fn try_exits_1_when_rejected() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let old = write(dir.path(), "old.json", r#"{"level": "info"}"#)?;
+    let new = write(dir.path(), "new.json", r#"{"level": "loud"}"#)?;
     let out = hotreload(&[
         "try",
         hotreload_handlers::LOGGING_PATH,
@@ -58,16 +60,17 @@ fn try_exits_1_when_rejected() {
         &new,
     ]);
     assert_eq!(out.status.code(), Some(1));
-    let event: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let event: Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(event["outcome"], "rejected");
     assert_eq!(event["error"]["field"], "/level");
+    Ok(())
 }
 
 #[test]
-fn try_honours_limits_from_the_command_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let old = write(dir.path(), "old.json", "{}");
-    let new = write(dir.path(), "new.json", r#"{"validate": "spin"}"#);
+fn try_honours_limits_from_the_command_line() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let old = write(dir.path(), "old.json", "{}")?;
+    let new = write(dir.path(), "new.json", r#"{"validate": "spin"}"#)?;
     let out = hotreload(&[
         "try",
         hotreload_handlers::CHAOS_PATH,
@@ -79,7 +82,7 @@ fn try_honours_limits_from_the_command_line() {
         "20",
     ]);
     assert_eq!(out.status.code(), Some(1));
-    let event: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let event: Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(event["cause"], "timeout");
     let out = hotreload(&[
         "try",
@@ -91,20 +94,23 @@ fn try_honours_limits_from_the_command_line() {
         "--fuel",
         "100000",
     ]);
-    let event: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let event: Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(event["cause"], "out_of_fuel");
+    Ok(())
 }
 
 #[test]
-fn try_exits_2_on_a_handler_that_is_not_a_component() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = write(dir.path(), "c.json", "{}");
-    let junk = write(dir.path(), "junk.wasm", "random bytes, not wasm");
+fn try_exits_2_on_a_handler_that_is_not_a_component() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let cfg = write(dir.path(), "c.json", "{}")?;
+    let junk = write(dir.path(), "junk.wasm", "random bytes, not wasm")?;
     let out = hotreload(&["try", &junk, "--old", &cfg, "--new", &cfg]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not a WebAssembly binary"), "{stderr}");
     assert!(out.stdout.is_empty());
+    Ok(())
 }
 
 #[test]
@@ -129,8 +135,14 @@ fn test_command_passes_every_scenario() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(!stdout.contains("FAIL"), "{stdout}");
+    // Every scenario of the suite, each passed.
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("PASS ")).count(),
+        13,
+        "{stdout}"
+    );
     assert!(
-        stdout.lines().filter(|l| l.starts_with("PASS ")).count() >= 13,
+        stdout.lines().any(|l| l == "13 passed, 0 failed"),
         "{stdout}"
     );
     assert!(stdout.contains("success rate"), "{stdout}");
@@ -223,7 +235,7 @@ fn conform_exits_1_when_a_check_fails() {
     // The logging handler refuses this level, so the checks of the given
     // configuration fail; the handler itself loads.
     let dir = tempfile::tempdir().unwrap();
-    let loud = write(dir.path(), "loud.json", r#"{"level": "loud"}"#);
+    let loud = write(dir.path(), "loud.json", r#"{"level": "loud"}"#).unwrap();
     let out = hotreload(&[
         "conform",
         hotreload_handlers::LOGGING_PATH,
@@ -298,7 +310,7 @@ fn conform_exits_2_on_a_handler_the_host_cannot_load() {
     );
 
     // Bytes that are not a component at all: there is nothing to check.
-    let junk = write(dir.path(), "junk.wasm", "random bytes, not wasm");
+    let junk = write(dir.path(), "junk.wasm", "random bytes, not wasm").unwrap();
     let out = hotreload(&["conform", &junk]);
     let stdout = stdout_of(&out);
     assert_eq!(out.status.code(), Some(2), "{stdout}");

@@ -1,10 +1,12 @@
 //! Crash consistency of the last-known-good store: a full disk and a
 //! read-only state directory. Both need a filesystem of their own, so the
-//! test mounts a small tmpfs (root only; CI runs as root).
+//! test mounts a small tmpfs (root only; CI runs as root, and under CI a
+//! test that cannot mount fails instead of skipping).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use anyhow::{Context, Result, ensure};
 use hotreload::state::Persisted;
 use hotreload::{Cause, ComponentSpec, Outcome, Phase, Runtime, Settings};
 use serde_json::json;
@@ -14,33 +16,35 @@ struct Mount {
 }
 
 impl Mount {
-    /// A tmpfs of `kib` KiB, or `None` when this process may not mount.
-    fn tmpfs(kib: u32) -> Option<Mount> {
-        let dir = tempfile::tempdir().unwrap();
-        let ok = Command::new("mount")
+    /// A tmpfs of `kib` KiB, or `None` when this process may not mount
+    /// (see [`crate::cannot_run`]).
+    fn tmpfs(test: &str, kib: u32) -> Result<Option<Mount>> {
+        let dir = tempfile::tempdir()?;
+        let status = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
             .arg(dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("cannot mount a tmpfs here (not root?): crash-consistency test not run");
-            return None;
-        }
-        Some(Mount { dir })
+            .status();
+        Ok(match status {
+            Ok(s) if s.success() => Some(Mount { dir }),
+            Ok(s) => crate::cannot_run(
+                test,
+                &format!("`mount -t tmpfs` failed ({s}): it needs root (CAP_SYS_ADMIN)"),
+            ),
+            Err(e) => crate::cannot_run(test, &format!("cannot run `mount`: {e}")),
+        })
     }
 
     fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    fn remount(&self, opts: &str) {
-        let ok = Command::new("mount")
+    fn remount(&self, opts: &str) -> Result<()> {
+        let status = Command::new("mount")
             .args(["-o", &format!("remount,{opts}")])
             .arg(self.path())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "remount {opts}");
+            .status()?;
+        ensure!(status.success(), "remount {opts}: {status}");
+        Ok(())
     }
 }
 
@@ -50,118 +54,121 @@ impl Drop for Mount {
     }
 }
 
-fn record(state: &Path) -> Persisted {
-    let bytes = std::fs::read(state.join("logging.json")).unwrap();
-    serde_json::from_slice(&bytes).expect("the record is whole")
+fn record(state: &Path) -> Result<Persisted> {
+    let bytes = std::fs::read(state.join("logging.json"))?;
+    serde_json::from_slice(&bytes).context("the record is whole")
 }
 
-async fn logging_on(state: PathBuf) -> Runtime {
+async fn logging_on(state: PathBuf) -> Result<Runtime> {
     let rt = Runtime::new(Settings {
         state_dir: Some(state),
         ..crate::settings()
-    })
-    .unwrap();
+    })?;
     rt.add_component(ComponentSpec::new(
         "logging",
         hotreload_handlers::LOGGING,
         r#"{"level":"info"}"#,
     ))
-    .await
-    .unwrap();
-    rt
+    .await?;
+    Ok(rt)
 }
 
 #[tokio::test]
-async fn a_full_disk_keeps_the_last_good_and_reports_it() {
-    let Some(m) = Mount::tmpfs(64) else { return };
+async fn a_full_disk_keeps_the_last_good_and_reports_it() -> Result<()> {
+    let Some(m) = Mount::tmpfs("a_full_disk_keeps_the_last_good_and_reports_it", 64)? else {
+        return Ok(());
+    };
     let state = m.path().join("state");
-    let rt = logging_on(state.clone()).await;
-    assert_eq!(record(&state).version, 1);
+    let rt = logging_on(state.clone()).await?;
+    assert_eq!(record(&state)?.version, 1);
     // Fill the disk to the last byte.
-    let mut filler = std::fs::File::create(m.path().join("filler")).unwrap();
+    let mut filler = std::fs::File::create(m.path().join("filler"))?;
     let chunk = vec![0u8; 4096];
     while std::io::Write::write_all(&mut filler, &chunk).is_ok() {}
     let _ = std::io::Write::write_all(&mut filler, &[0u8; 1]);
     drop(filler);
-    let sub = rt.subscribe_json("logging").unwrap();
+    let sub = rt.subscribe_json("logging")?;
     let e = rt
         .reload(
             "logging",
             json!({"level": "debug", "fields": {"pad": "x".repeat(2000)}}),
         )
-        .await
-        .unwrap();
+        .await?;
     assert_eq!(e.outcome, Outcome::RolledBack, "{}", e.summary());
     assert_eq!(
         (e.failed_phase, e.cause),
         (Some(Phase::Commit), Some(Cause::Storage))
     );
     assert!(
-        e.error.as_ref().unwrap().message.contains("No space left"),
+        e.error
+            .as_ref()
+            .context("an error")?
+            .message
+            .contains("No space left"),
         "{}",
         e.summary()
     );
     assert!(
-        !sub.has_changed().unwrap(),
+        !sub.has_changed()?,
         "subscribers never saw the uncommitted configuration"
     );
-    assert_eq!(rt.current("logging").unwrap()["level"], "info");
-    let r = record(&state);
+    assert_eq!(rt.current("logging")?["level"], "info");
+    let r = record(&state)?;
     assert_eq!((r.version, r.input.clone()), (1, json!({"level": "info"})));
     // No half-written temporary file is left behind to be read back.
-    let leftovers: Vec<_> = std::fs::read_dir(&state)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .filter(|n| n.to_string_lossy().contains(".tmp"))
-        .collect();
+    let mut leftovers = Vec::new();
+    for entry in std::fs::read_dir(&state)? {
+        let name = entry?.file_name();
+        if name.to_string_lossy().contains(".tmp") {
+            leftovers.push(name);
+        }
+    }
     assert!(leftovers.is_empty(), "{leftovers:?}");
     // Space again: the next reload commits.
-    std::fs::remove_file(m.path().join("filler")).unwrap();
-    let e = rt
-        .reload("logging", json!({"level": "debug"}))
-        .await
-        .unwrap();
+    std::fs::remove_file(m.path().join("filler"))?;
+    let e = rt.reload("logging", json!({"level": "debug"})).await?;
     assert_eq!(e.outcome, Outcome::Applied, "{}", e.summary());
-    assert_eq!(record(&state).version, 2);
+    assert_eq!(record(&state)?.version, 2);
+    Ok(())
 }
 
 #[tokio::test]
-async fn a_read_only_state_directory_keeps_the_last_good() {
-    let Some(m) = Mount::tmpfs(4096) else { return };
+async fn a_read_only_state_directory_keeps_the_last_good() -> Result<()> {
+    let Some(m) = Mount::tmpfs("a_read_only_state_directory_keeps_the_last_good", 4096)? else {
+        return Ok(());
+    };
     let state = m.path().join("state");
-    let rt = logging_on(state.clone()).await;
-    m.remount("ro");
-    let e = rt
-        .reload("logging", json!({"level": "error"}))
-        .await
-        .unwrap();
+    let rt = logging_on(state.clone()).await?;
+    m.remount("ro")?;
+    let e = rt.reload("logging", json!({"level": "error"})).await?;
     assert_eq!(e.outcome, Outcome::RolledBack, "{}", e.summary());
     assert_eq!(e.cause, Some(Cause::Storage));
     assert!(
-        e.error.as_ref().unwrap().message.contains("Read-only"),
+        e.error
+            .as_ref()
+            .context("an error")?
+            .message
+            .contains("Read-only"),
         "{}",
         e.summary()
     );
-    assert_eq!(rt.current("logging").unwrap()["level"], "info");
-    assert_eq!(record(&state).version, 1);
-    m.remount("rw");
-    let e = rt
-        .reload("logging", json!({"level": "error"}))
-        .await
-        .unwrap();
-    assert_eq!(e.outcome, Outcome::Applied);
+    assert_eq!(rt.current("logging")?["level"], "info");
+    assert_eq!(record(&state)?.version, 1);
+    m.remount("rw")?;
+    let e = rt.reload("logging", json!({"level": "error"})).await?;
+    assert_eq!(e.outcome, Outcome::Applied, "{}", e.summary());
     // A restart comes back on what was committed.
     rt.shutdown().await;
     let rt = Runtime::new(Settings {
         state_dir: Some(state.clone()),
         ..crate::settings()
-    })
-    .unwrap();
+    })?;
     let saved = rt
         .last_known_good()
-        .unwrap()
+        .context("a state directory")?
         .load("logging")
-        .unwrap()
-        .unwrap();
+        .map_err(anyhow::Error::msg)?
+        .context("a record")?;
     assert_eq!(saved.input, json!({"level": "error"}));
+    Ok(())
 }

@@ -1,13 +1,14 @@
 //! `hotreload run` and `hotreload validate` as processes: signals, crashes,
 //! permissions, and bad manifests.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use anyhow::Result;
 use hotreload::state::Persisted;
 use serde_json::{Value, json};
 
@@ -19,38 +20,77 @@ fn hotreload() -> Command {
     c
 }
 
-/// A running daemon whose stdout lines arrive on a channel.
+/// A running daemon whose stdout and stderr lines arrive on channels.
 struct Running {
     child: Child,
-    lines: mpsc::Receiver<Value>,
+    stdout: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<String>,
+}
+
+/// The lines of `from`, as they are written, on a channel.
+fn lines_of(from: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
 }
 
 impl Running {
     fn start(mut cmd: Command) -> Running {
         let mut child = cmd
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let stdout: ChildStdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                let v: Value =
-                    serde_json::from_str(&line).expect("every stdout line is a JSON event");
-                if tx.send(v).is_err() {
-                    return;
-                }
-            }
-        });
-        Running { child, lines }
+        let stderr: ChildStderr = child.stderr.take().unwrap();
+        Running {
+            child,
+            stdout: lines_of(stdout),
+            stderr: lines_of(stderr),
+        }
     }
 
-    fn next(&self, secs: u64) -> Value {
-        self.lines
+    /// The next stdout line, within `secs` seconds.
+    fn next_line(&self, secs: u64) -> String {
+        self.stdout
             .recv_timeout(Duration::from_secs(secs))
             .expect("an event in time")
+    }
+
+    /// The next event, within `secs` seconds: a stdout line, as JSON.
+    fn next(&self, secs: u64) -> Value {
+        let line = self.next_line(secs);
+        serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("a stdout line that is not a JSON event ({e}): {line}"))
+    }
+
+    /// Waits for a log line (stderr) containing `text`, within `secs` seconds.
+    fn wait_log(&self, text: &str, secs: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => continue,
+                Err(e) => panic!("no log line with {text:?} within {secs} s ({e})"),
+            }
+        }
+    }
+
+    /// Asserts stdout ends (the daemon closed it) within `secs` seconds.
+    fn stdout_ends(&self, secs: u64) {
+        match self.stdout.recv_timeout(Duration::from_secs(secs)) {
+            Err(mpsc::RecvTimeoutError::Disconnected) => {}
+            Ok(line) => panic!("an unexpected line: {line}"),
+            Err(e) => panic!("stdout still open: {e}"),
+        }
     }
 
     fn signal(&self, sig: &str) {
@@ -177,40 +217,116 @@ fn survives_sigkill_at_random_points_50_of_50() {
     eprintln!("50 rounds; committed versions seen: {committed_versions:?}");
 }
 
-#[test]
-fn sighup_rereads_and_sigterm_finishes_the_reload_in_flight() {
-    let dir = tempfile::tempdir().unwrap();
+/// A daemon on one chaos component whose file only SIGHUP makes it read
+/// (the debounce is a minute), logging at info; after its first event.
+fn chaos_daemon(dir: &Path) -> Result<Running> {
     let manifest = write_manifest(
-        dir.path(),
+        dir,
         &[("chaos", "bundled:chaos", "chaos.json", r#"{"n": 0}"#)],
     );
-    // A debounce so long that only SIGHUP can make the daemon read the file.
-    let text = std::fs::read_to_string(&manifest)
-        .unwrap()
-        .replace("debounce_ms = 50", "debounce_ms = 60000");
-    std::fs::write(&manifest, text).unwrap();
-    let mut d = run(&manifest);
-    assert_eq!(d.next(20)["outcome"], "applied");
-    std::fs::write(dir.path().join("chaos.json"), r#"{"n": 1}"#).unwrap();
+    // A reload deadline that a slow reload on a loaded machine cannot miss.
+    let text = std::fs::read_to_string(&manifest)?.replace(
+        "debounce_ms = 50",
+        "debounce_ms = 60000\nreload_timeout_ms = 20000",
+    );
+    std::fs::write(&manifest, text)?;
+    let mut cmd = hotreload();
+    cmd.env("RUST_LOG", "info").arg("run").arg(&manifest);
+    let d = Running::start(cmd);
+    let e = d.next(20);
+    assert_eq!(e["outcome"], "applied", "{e}");
+    Ok(d)
+}
+
+/// Starts a slow reload (SIGHUP), sends `sig` while it runs: the reload
+/// finishes and is committed, then the daemon exits 0.
+fn stop_during_a_reload(dir: &Path, d: &mut Running, sig: &str) -> Result<()> {
+    std::fs::write(dir.join("chaos.json"), r#"{"n": 2, "reload": "slow:600"}"#)?;
+    d.signal("HUP");
+    // The daemon says when it starts re-reading; the reload runs from there.
+    d.wait_log("SIGHUP: re-reading", 10);
+    d.signal(sig);
+    let e = d.next(10);
+    assert_eq!(e["outcome"], "applied", "{e}");
+    assert_eq!(e["new_config"]["n"], 2);
+    d.wait_log("shutting down", 10);
+    assert_eq!(d.wait_exit(10), 0, "exit status after SIG{sig}");
+    d.stdout_ends(5);
+    let record: Persisted =
+        serde_json::from_slice(&std::fs::read(dir.join(".hotreload/chaos.json"))?)?;
+    assert_eq!(record.input["n"], 2, "the reload in flight was committed");
+    Ok(())
+}
+
+#[test]
+fn sighup_rereads_and_sigterm_finishes_the_reload_in_flight() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut d = chaos_daemon(dir.path())?;
+    std::fs::write(dir.path().join("chaos.json"), r#"{"n": 1}"#)?;
     d.signal("HUP");
     let e = d.next(5);
     assert_eq!(
         (e["outcome"].as_str(), e["new_config"]["n"].as_i64()),
         (Some("applied"), Some(1))
     );
-    // A slow reload, then SIGTERM while it runs: it finishes, then the daemon exits.
-    std::fs::write(
-        dir.path().join("chaos.json"),
-        r#"{"n": 2, "reload": "slow:600"}"#,
-    )
-    .unwrap();
-    d.signal("HUP");
-    std::thread::sleep(Duration::from_millis(200));
+    stop_during_a_reload(dir.path(), &mut d, "TERM")
+}
+
+#[test]
+fn sigint_finishes_the_reload_in_flight_and_exits_0() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut d = chaos_daemon(dir.path())?;
+    stop_during_a_reload(dir.path(), &mut d, "INT")
+}
+
+#[test]
+fn events_format_text_prints_one_summary_line_per_event() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let manifest = write_manifest(
+        dir.path(),
+        &[
+            (
+                "logging",
+                "bundled:logging",
+                "logging.json",
+                r#"{"level": "info"}"#,
+            ),
+            ("chaos", "bundled:chaos", "chaos.json", r#"{"n": 0}"#),
+        ],
+    );
+    let mut cmd = hotreload();
+    cmd.arg("run")
+        .arg(&manifest)
+        .args(["--events-format", "text"]);
+    let mut d = Running::start(cmd);
+    // Components start in manifest order.
+    assert_eq!(d.next_line(20), "logging Applied v1");
+    assert_eq!(d.next_line(20), "chaos Applied v1");
+    atomic_write(&dir.path().join("logging.json"), r#"{"level": "loud"}"#);
+    let line = d.next_line(5);
+    assert!(
+        line.starts_with("logging Rejected v1 (Invalid in Validate): ")
+            && line.ends_with(" at /level"),
+        "{line}"
+    );
+    // A trap's message carries the handler's stderr: still one line.
+    atomic_write(
+        &dir.path().join("chaos.json"),
+        r#"{"n": 1, "reload": "panic"}"#,
+    );
+    let line = d.next_line(5);
+    assert!(
+        line.starts_with("chaos RolledBack v1 (Trap in Reload): ")
+            && line.contains("chaos handler panicked on purpose in reload"),
+        "{line}"
+    );
+    // So the next line is the next event.
+    atomic_write(&dir.path().join("logging.json"), r#"{"level": "debug"}"#);
+    assert_eq!(d.next_line(5), "logging Applied v2");
     d.signal("TERM");
-    let e = d.next(5);
-    assert_eq!(e["outcome"], "applied", "{e}");
-    assert_eq!(e["new_config"]["n"], 2);
     assert_eq!(d.wait_exit(10), 0);
+    d.stdout_ends(5);
+    Ok(())
 }
 
 fn is_root() -> bool {
@@ -289,9 +405,13 @@ fn validate_and_run_name_what_is_wrong() {
         "typo.toml",
         "[runtime]\ndebounce_msec = 5\n[[component]]\nname = \"a\"\nhandler = \"bundled:logging\"\nconfig = \"ok.json\"\n",
     );
-    for cmd in ["validate", "run"] {
+    // A bad manifest: `run` promises 2; `validate` only that it is not 0.
+    for (cmd, want) in [("validate", None), ("run", Some(2))] {
         let (code, text) = output(&[cmd, &typo]);
-        assert_ne!(code, 0);
+        assert_ne!(code, 0, "{cmd}: {text}");
+        if let Some(want) = want {
+            assert_eq!(code, want, "{cmd}: {text}");
+        }
         assert!(
             text.contains("unknown field `debounce_msec`"),
             "{cmd}: {text}"
@@ -302,9 +422,12 @@ fn validate_and_run_name_what_is_wrong() {
         "missing.toml",
         "[[component]]\nname = \"a\"\nhandler = \"nowhere.wasm\"\nconfig = \"ok.json\"\n",
     );
-    for cmd in ["validate", "run"] {
+    for (cmd, want) in [("validate", None), ("run", Some(2))] {
         let (code, text) = output(&[cmd, &missing]);
-        assert_ne!(code, 0);
+        assert_ne!(code, 0, "{cmd}: {text}");
+        if let Some(want) = want {
+            assert_eq!(code, want, "{cmd}: {text}");
+        }
         assert!(
             text.contains("nowhere.wasm does not exist"),
             "{cmd}: {text}"
@@ -315,9 +438,10 @@ fn validate_and_run_name_what_is_wrong() {
         "junk.toml",
         "[[component]]\nname = \"a\"\nhandler = \"junk.wasm\"\nconfig = \"ok.json\"\n",
     );
+    // The manifest is sound, the component cannot start: 1 for both.
     for cmd in ["validate", "run"] {
         let (code, text) = output(&[cmd, &junk]);
-        assert_ne!(code, 0);
+        assert_eq!(code, 1, "{cmd}: {text}");
         assert!(text.contains("not a WebAssembly binary"), "{cmd}: {text}");
     }
 
@@ -333,7 +457,7 @@ fn validate_and_run_name_what_is_wrong() {
     );
     assert!(text.contains("ok    a"), "{text}");
     let (code, text) = output(&["run", &invalid]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 1, "{text}");
     assert!(text.contains("component b: cannot start"), "{text}");
 
     let no_config = m(

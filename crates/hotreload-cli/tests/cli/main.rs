@@ -6,12 +6,37 @@ mod cli;
 mod crash;
 mod daemon_cli;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use hotreload::Settings;
 
 /// Quiet period the daemon tests use.
 const DEBOUNCE_MS: u64 = 50;
+
+/// Whether this runs under CI (`CI` set, as CI services do, and not to
+/// `false` or `0`): there a test that cannot run must fail, not skip.
+pub(crate) fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// A test that cannot run here: a failure under CI; elsewhere a skip,
+/// said loudly. Gives `None` to return early with.
+pub(crate) fn cannot_run<T>(test: &str, why: &str) -> Option<T> {
+    assert!(
+        !in_ci(),
+        "{test}: {why}; under CI this test must run (CI={:?})",
+        std::env::var("CI").unwrap_or_default()
+    );
+    // Straight to stderr: the test harness captures `eprintln!` of a test
+    // that passes, and a skip must not pass unseen.
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n!!! SKIPPED {test}: {why}. It tests nothing here; run it as root \
+         (CI=true makes this a failure). !!!\n"
+    );
+    None
+}
 
 pub(crate) fn settings() -> Settings {
     Settings {
