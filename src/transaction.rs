@@ -730,7 +730,13 @@ impl ComponentState {
             .expect("components are added with a configuration in force");
         let mut a = self.attempt(EventKind::HandlerSwap, None);
         a.new = Some(committed.input.clone());
-        let end = self.swap_steps(ctx, &mut a, &committed, handler);
+        // The same bytes again (a file restored, touched, copied over
+        // itself): nothing to swap, no new version.
+        let end = if handler.hash == self.handler.hash && !self.degraded {
+            Ending::ok(Outcome::Unchanged, Some(committed.effective.clone()))
+        } else {
+            self.swap_steps(ctx, &mut a, &committed, handler)
+        };
         self.event(ctx, a, end)
     }
 

@@ -110,7 +110,12 @@ impl Daemon {
                         Err(why) => ComponentSpec::unavailable(decl.name.clone(), handler, why),
                     }
                 }
-                Err(e) => ComponentSpec::unavailable(decl.name.clone(), handler, e.into()),
+                Err(e) => {
+                    if let Some(files) = &mut files {
+                        files.unreadable(&decl.name, WatchedKind::Config, &e);
+                    }
+                    ComponentSpec::unavailable(decl.name.clone(), handler, e.into())
+                }
             };
             self.runtime
                 .add_component(

@@ -145,7 +145,7 @@ pub struct FileSource {
     debouncer: Arc<Debouncer>,
     targets: Vec<WatchTarget>,
     rules: Arc<FileRules>,
-    loaded: HashMap<(String, WatchedKind), Vec<u8>>,
+    loaded: HashMap<(String, WatchedKind), Result<Vec<u8>, String>>,
 }
 
 /// A started file source: stops its debounce thread and tasks when dropped.
@@ -494,7 +494,15 @@ impl FileSource {
     /// holds them when the source starts is not sent again. A target with
     /// no loaded bytes is read when the source starts.
     pub fn loaded(&mut self, component: &str, kind: WatchedKind, bytes: Vec<u8>) {
-        self.loaded.insert((component.to_owned(), kind), bytes);
+        self.loaded.insert((component.to_owned(), kind), Ok(bytes));
+    }
+
+    /// Says that a component's file could not be read when it loaded
+    /// (`error` as [`ReadError`] gives it): the file counts as changed
+    /// as soon as it can be read, whatever it then holds.
+    pub fn unreadable(&mut self, component: &str, kind: WatchedKind, error: &ReadError) {
+        self.loaded
+            .insert((component.to_owned(), kind), Err(unreadable_message(error)));
     }
 }
 
@@ -565,11 +573,21 @@ async fn watch_target(
     target: WatchTarget,
     rules: Arc<FileRules>,
     mut go: mpsc::UnboundedReceiver<()>,
-    mut last: Option<Vec<u8>>,
+    loaded: Option<Result<Vec<u8>, String>>,
 ) {
-    if last.is_none() {
+    let (mut last, mut last_error) = match loaded {
+        Some(Ok(bytes)) => (Some(bytes), None),
+        Some(Err(message)) => (None, Some(message)),
+        None => (None, None),
+    };
+    if last.is_none() && last_error.is_none() {
         // Not loaded from: what the file holds now is the first change.
-        last = read_target(&target, &rules).await.ok();
+        match read_target(&target, &rules).await {
+            Ok(bytes) => last = Some(bytes),
+            // Unreadable at start (the component started on its
+            // last-known-good): the reason was told then.
+            Err(e) => last_error = Some(unreadable_message(&e)),
+        }
     }
     while go.recv().await.is_some() {
         let payload = match read_target(&target, &rules).await {
@@ -578,6 +596,7 @@ async fn watch_target(
                     continue;
                 }
                 last = Some(bytes.clone());
+                last_error = None;
                 match target.kind {
                     WatchedKind::Config => Payload::Config {
                         bytes,
@@ -587,14 +606,17 @@ async fn watch_target(
                 }
             }
             Err(e) => {
-                // Report a missing or unreadable file once, not on every event.
-                if last.is_none() {
+                // Report an unreadable file once, not on every event; a
+                // different reason (removed, then a FIFO) is news.
+                let message = unreadable_message(&e);
+                if last_error.as_deref() == Some(message.as_str()) {
                     continue;
                 }
                 last = None;
+                last_error = Some(message.clone());
                 Payload::Unreadable {
                     cause: e.cause(),
-                    message: unreadable_message(&e),
+                    message,
                 }
             }
         };

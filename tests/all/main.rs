@@ -9,6 +9,7 @@ mod embedder;
 mod events;
 mod fuzz_corpus;
 mod hostile;
+mod hostile_files;
 mod limits;
 mod load;
 mod loading;

@@ -5,6 +5,7 @@
 mod cli;
 mod crash;
 mod daemon_cli;
+mod hostile_fs;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
