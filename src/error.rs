@@ -113,6 +113,14 @@ pub enum Error {
         /// The holder's PID, as it wrote it.
         pid: Option<u32>,
     },
+    /// A last-known-good record could not be read or is not valid.
+    #[error("{}: {reason}", path.display())]
+    Record {
+        /// The record's file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A manifest could not be read or is wrong.
     #[error("{}: {reason}", path.display())]
     Manifest {

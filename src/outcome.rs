@@ -72,8 +72,6 @@ pub enum Phase {
     Parse,
     /// Creating a fresh instance of the handler.
     Instantiate,
-    /// The handler's `support-level`.
-    SupportLevel,
     /// The handler's `validate`.
     Validate,
     /// The handler's `can-reload`.
@@ -84,8 +82,6 @@ pub enum Phase {
     Apply,
     /// Persisting the new last-known-good configuration.
     Commit,
-    /// The handler's `rollback`.
-    Rollback,
 }
 
 /// What started a reload.
@@ -99,12 +95,8 @@ pub enum EventKind {
     FileChange,
     /// A call of the library or the API.
     Api,
-    /// Part of a batch of components committed together.
-    Batch,
     /// A component started again, on its pending or last-known-good configuration.
     Restart,
-    /// A return to an earlier committed version.
-    RollbackToVersion,
     /// A new handler `.wasm` replaced the old one.
     HandlerSwap,
 }

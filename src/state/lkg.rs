@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::error::Error;
+
 /// A component's committed configuration as persisted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,26 +69,26 @@ impl LastKnownGood {
     /// A component's record, if there is one.
     ///
     /// # Errors
-    /// When the file exists but cannot be read or is not a valid record.
-    pub fn load(&self, component: &str) -> Result<Option<Persisted>, String> {
+    /// [`Error::Record`](crate::Error::Record) when the file exists but cannot be read or is
+    /// not a valid record.
+    pub fn load(&self, component: &str) -> Result<Option<Persisted>, Error> {
         let path = self.path(component);
+        let bad = |reason: String| Error::Record {
+            path: path.clone(),
+            reason,
+        };
         let bytes = match fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+            Err(e) => return Err(bad(e.to_string())),
         };
-        let record: Persisted = serde_json::from_slice(&bytes).map_err(|e| {
-            format!(
-                "{}: not a valid last-known-good record: {e}",
-                path.display()
-            )
-        })?;
+        let record: Persisted = serde_json::from_slice(&bytes)
+            .map_err(|e| bad(format!("not a valid last-known-good record: {e}")))?;
         if record.component != component {
-            return Err(format!(
-                "{}: record is for component {:?}",
-                path.display(),
+            return Err(bad(format!(
+                "the record is for component {:?}",
                 record.component
-            ));
+            )));
         }
         Ok(Some(record))
     }
