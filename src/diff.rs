@@ -34,7 +34,7 @@ pub enum ChangeOp {
 }
 
 /// Lists the differences from `old` to `new`, objects and arrays compared
-/// member by member, at most [`MAX_CHANGES`] of them (a last `Changed` entry
+/// member by member, at most `MAX_CHANGES` of them (a last `Changed` entry
 /// at the root says how many were left out).
 pub fn diff(old: &Value, new: &Value) -> Vec<Change> {
     let mut out = Vec::new();

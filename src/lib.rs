@@ -48,7 +48,18 @@
 //!   call (epoch interruption), memory per instance, and bounds on what
 //!   crosses the boundary.
 //! - **Events** ([`Event`], [`Stats`]): one per attempt, with outcome, phase,
-//!   cause, changes, fuel and duration; statistics over all of them.
+//!   cause, changes, fuel and duration; statistics over all of them. Ids
+//!   count 1, 2, 3, ... in recording order ([`Runtime::events_after`]);
+//!   secret-looking values are shown as `"[redacted]"`.
+//! - **Sources** ([`sources`]): a [`Source`](sources::Source) turns "something
+//!   changed" into a [`Change`](sources::Change); [`Runtime::attach`] applies
+//!   every source's changes through one apply loop. Files
+//!   ([`FileSource`](sources::FileSource)) are one source.
+//! - **State** ([`Settings::state_dir`]): every commit is persisted; a
+//!   component whose first configuration is refused or unreadable starts on
+//!   its last-known-good one; one runtime holds a state directory at a time.
+//!
+//! The async methods need a tokio runtime; see [`Runtime`].
 
 #![deny(missing_docs)]
 

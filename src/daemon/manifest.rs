@@ -8,6 +8,9 @@ use crate::error::Error;
 use crate::manager::HandlerSource;
 use crate::settings::{LimitOverrides, Settings};
 
+/// The largest manifest read (a thousand components take about 100 KiB).
+const MANIFEST_LIMIT: u64 = 16 << 20;
+
 /// One component of a manifest, with paths resolved against the manifest's directory.
 #[derive(Debug, Clone)]
 pub struct ComponentDecl {
@@ -65,10 +68,14 @@ impl Manifest {
     /// # Errors
     /// [`Error::Manifest`] naming the manifest and the problem.
     pub fn load(path: &Path) -> Result<Manifest, Error> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Manifest {
+        let bad = |reason: String| Error::Manifest {
             path: path.to_owned(),
-            reason: format!("cannot read the manifest: {e}"),
-        })?;
+            reason,
+        };
+        // A regular file only (a FIFO would hang the start), and bounded.
+        let bytes = crate::sources::read_regular(path, MANIFEST_LIMIT)
+            .map_err(|e| bad(format!("cannot read the manifest: {e}")))?;
+        let text = String::from_utf8(bytes).map_err(|e| bad(format!("not UTF-8 text: {e}")))?;
         Manifest::parse(path, &text)
     }
 

@@ -111,6 +111,23 @@ fn a_fifo_never_blocks_the_daemon_validate_or_try() -> Result<()> {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("FIFO"));
 
+    // A manifest that is a FIFO: a bad manifest, at once.
+    let fifo_manifest = dir.path().join("fifo.toml");
+    mkfifo(&fifo_manifest)?;
+    for command in ["validate", "run"] {
+        let mut child = hotreload()
+            .arg(command)
+            .arg(&fifo_manifest)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        assert_eq!(
+            exit_within(&mut child, Duration::from_secs(10))?,
+            2,
+            "{command}"
+        );
+    }
+
     // A FIFO swapped in while running: an event names it, and SIGTERM still
     // ends the daemon at once.
     std::fs::remove_file(&config)?;
