@@ -103,12 +103,18 @@ impl Alternating {
 
 /// `Runtime::current()` timed on this thread while another thread commits
 /// reloads in a loop to a state directory (each commit an fsync): a reader
-/// never waits for the disk or for a reload in flight. Gives the readers'
-/// latencies and how many commits ran meanwhile.
+/// never waits for the disk or for a reload in flight. Reads go on until
+/// `commits` commits have happened meanwhile (at most `max_samples` are
+/// kept); gives the readers' latencies and the commits counted.
 ///
 /// # Panics
 /// If a reload does not apply.
-pub fn current_under_commits(async_rt: &tokio::runtime::Runtime, reads: usize) -> (Summary, u64) {
+pub fn current_under_commits(
+    async_rt: &tokio::runtime::Runtime,
+    commits: u64,
+    max_samples: usize,
+) -> (Summary, u64) {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     let dir = temp_dir("current");
     let runtime = runtime_with_logging(
         Settings {
@@ -117,28 +123,43 @@ pub fn current_under_commits(async_rt: &tokio::runtime::Runtime, reads: usize) -
         },
         async_rt,
     );
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
     let writer = {
-        let stop = stop.clone();
+        let (stop, done) = (stop.clone(), done.clone());
         let mut alternating = Alternating::new(runtime.clone());
         std::thread::spawn(move || {
-            let mut commits = 0u64;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            while !stop.load(Ordering::Relaxed) {
                 alternating.step();
-                commits += 1;
+                done.fetch_add(1, Ordering::Relaxed);
             }
-            commits
         })
     };
     // Let the writer get going before timing.
-    std::thread::sleep(Duration::from_millis(50));
-    let summary = time(reads / 10, reads, || {
+    while done.load(Ordering::Relaxed) < 2 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let first = done.load(Ordering::Relaxed);
+    let mut samples = Vec::with_capacity(max_samples);
+    let mut n = 0usize;
+    while done.load(Ordering::Relaxed) < first + commits {
+        let t = Instant::now();
         std::hint::black_box(runtime.current("logging").expect("component"));
-    });
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let commits = writer.join().expect("writer");
+        let d = t.elapsed();
+        // Past `max_samples`, the newest replace the oldest.
+        n += 1;
+        if samples.len() < max_samples {
+            samples.push(d);
+        } else {
+            let i = n % max_samples;
+            samples[i] = d;
+        }
+    }
+    let counted = done.load(Ordering::Relaxed) - first;
+    stop.store(true, Ordering::Relaxed);
+    writer.join().expect("writer");
     let _ = std::fs::remove_dir_all(&dir);
-    (summary, commits)
+    (Summary::of(&mut samples), counted)
 }
 
 /// A probe of the chaos handler whose `validate` spins, with `deadline`.
