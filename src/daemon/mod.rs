@@ -3,7 +3,6 @@
 
 mod manifest;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,8 +11,8 @@ use crate::error::Error;
 use crate::events::Event;
 use crate::manager::{ComponentSpec, HandlerSource, Runtime};
 use crate::sources::{
-    Change, FileRules, FileSource, Format, Origin, Payload, ReadError, SourceHandle, WatchTarget,
-    WatchedKind, config_of, unreadable_message,
+    Change, FileRules, FileSource, Format, Origin, Payload, SourceHandle, WatchTarget, WatchedKind,
+    config_of, unreadable_message,
 };
 
 /// Finds a handler bundled with the binary by name (`bundled:NAME`).
@@ -96,11 +95,11 @@ impl Daemon {
         for decl in self.manifest.components.clone() {
             let handler = self.handler_source(&decl)?;
             if let (Some(files), HandlerSource::Path(p)) = (&mut files, &handler)
-                && let Ok(bytes) = read(&rules, p, WatchedKind::Handler).await
+                && let Ok(bytes) = rules.read_async(p, WatchedKind::Handler).await
             {
                 files.loaded(&decl.name, WatchedKind::Handler, bytes);
             }
-            let spec = match read(&rules, &decl.config, WatchedKind::Config).await {
+            let spec = match rules.read_async(&decl.config, WatchedKind::Config).await {
                 Ok(bytes) => {
                     if let Some(files) = &mut files {
                         files.loaded(&decl.name, WatchedKind::Config, bytes.clone());
@@ -164,7 +163,7 @@ impl Daemon {
         let mut events = Vec::new();
         let rules = self.rules();
         for decl in &self.manifest.components {
-            let payload = match read(&rules, &decl.config, WatchedKind::Config).await {
+            let payload = match rules.read_async(&decl.config, WatchedKind::Config).await {
                 Ok(bytes) => Payload::Config {
                     bytes,
                     format: Format::of(&decl.config),
@@ -193,19 +192,6 @@ impl Daemon {
         self.files = None;
         self.runtime.shutdown().await;
     }
-}
-
-/// A watched file, read as the rules say, off the async threads.
-async fn read(rules: &FileRules, path: &Path, kind: WatchedKind) -> Result<Vec<u8>, ReadError> {
-    let (rules, p) = (rules.clone(), path.to_owned());
-    tokio::task::spawn_blocking(move || rules.read(&p, kind))
-        .await
-        .unwrap_or_else(|e| {
-            Err(ReadError::Io {
-                path: path.to_owned(),
-                source: std::io::Error::other(e.to_string()),
-            })
-        })
 }
 
 /// One component's verdict from [`validate`].
@@ -241,7 +227,9 @@ pub async fn validate(
     for decl in &manifest.components {
         let result = async {
             let handler = probe.handler_source(decl).map_err(|e| e.to_string())?;
-            let bytes = read(&probe.rules(), &decl.config, WatchedKind::Config)
+            let bytes = probe
+                .rules()
+                .read_async(&decl.config, WatchedKind::Config)
                 .await
                 .map_err(|e| e.to_string())?;
             let input = config_of(&decl.config, bytes).map_err(|e| e.to_string())?;

@@ -97,6 +97,23 @@ impl FileRules {
         }
     }
 
+    /// [`FileRules::read`] on a blocking thread, for async code.
+    pub(crate) async fn read_async(
+        &self,
+        path: &Path,
+        kind: WatchedKind,
+    ) -> Result<Vec<u8>, ReadError> {
+        let (rules, p) = (self.clone(), path.to_owned());
+        tokio::task::spawn_blocking(move || rules.read(&p, kind))
+            .await
+            .unwrap_or_else(|e| {
+                Err(ReadError::Io {
+                    path: path.to_owned(),
+                    source: std::io::Error::other(e.to_string()),
+                })
+            })
+    }
+
     /// The file's resolved path, if it lies inside its own directory or a root.
     fn confine(&self, path: &Path) -> Result<PathBuf, ReadError> {
         let resolved = path.canonicalize().map_err(|e| ReadError::io(path, e))?;
@@ -556,16 +573,8 @@ fn parent_dir(path: &Path) -> PathBuf {
 }
 
 /// What a watched file holds now, read off the async threads.
-async fn read_target(target: &WatchTarget, rules: &Arc<FileRules>) -> Result<Vec<u8>, ReadError> {
-    let (path, kind, rules) = (target.path.clone(), target.kind, rules.clone());
-    tokio::task::spawn_blocking(move || rules.read(&path, kind))
-        .await
-        .unwrap_or_else(|e| {
-            Err(ReadError::Io {
-                path: target.path.clone(),
-                source: std::io::Error::other(e.to_string()),
-            })
-        })
+async fn read_target(target: &WatchTarget, rules: &FileRules) -> Result<Vec<u8>, ReadError> {
+    rules.read_async(&target.path, target.kind).await
 }
 
 async fn watch_target(
