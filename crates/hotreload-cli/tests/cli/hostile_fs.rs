@@ -253,8 +253,13 @@ fn a_slow_reader_loses_no_event_silently() -> Result<()> {
 
 #[test]
 fn an_idle_daemon_reads_nothing() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let path = manifest(dir.path(), 3)?;
+    // The daemon watches a config directory's parent (to see it deleted and
+    // created again); a tempdir's parent is the shared temp directory, where
+    // other tests' files would wake it. One level down, the parent is ours.
+    let root = tempfile::tempdir()?;
+    let dir = root.path().join("service");
+    std::fs::create_dir(&dir)?;
+    let path = manifest(&dir, 3)?;
     let mut child = hotreload()
         .arg("run")
         .arg(&path)
