@@ -113,10 +113,11 @@ pub enum Error {
         /// The holder's PID, as it wrote it.
         pid: Option<u32>,
     },
-    /// A last-known-good record could not be read or is not valid.
+    /// The revision store (or an older release's last-known-good record)
+    /// could not be read or written, or is not valid.
     #[error("{}: {reason}", path.display())]
     Record {
-        /// The record's file.
+        /// The database (or record) file.
         path: PathBuf,
         /// What is wrong.
         reason: String,
@@ -144,5 +145,38 @@ pub enum Error {
         path: PathBuf,
         /// The I/O error.
         source: std::io::Error,
+    },
+    /// A batch that cannot be run: no member, or one named twice.
+    #[error("invalid batch: {0}")]
+    InvalidBatch(String),
+    /// History and rollback need a revision store: a `state_dir`.
+    #[error("no revision history: the runtime has no state_dir")]
+    NoHistory,
+    /// The version asked for was never committed or is no longer kept.
+    #[error(
+        "component {component} has no version {version}{}",
+        kept.map(|(a, b)| format!(" (versions {a} to {b} are kept)")).unwrap_or_default()
+    )]
+    NoRevision {
+        /// The component.
+        component: String,
+        /// The version asked for.
+        version: u64,
+        /// The oldest and newest kept versions, if any.
+        kept: Option<(u64, u64)>,
+    },
+    /// A revision's handler code is no longer kept (an imported record, or
+    /// pruned), so that revision cannot be brought back.
+    #[error(
+        "component {component} version {version}: its handler {hash} is not kept in the revision \
+         store, so the version cannot be brought back"
+    )]
+    HandlerNotKept {
+        /// The component.
+        component: String,
+        /// The version asked for.
+        version: u64,
+        /// The handler's SHA-256.
+        hash: String,
     },
 }

@@ -54,6 +54,13 @@ pub struct Event {
     pub version: u64,
     /// SHA-256 of the handler that handled the attempt.
     pub handler_hash: String,
+    /// For `rollback_to_version`: the version whose configuration (and
+    /// handler) was asked for again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_version: Option<u64>,
+    /// For a member of a batch: the batch's id, shared by every member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
 }
 
 /// What went wrong, as the handler or the host said it.

@@ -84,9 +84,12 @@ mod transaction;
 pub use crate::diff::{Change, ChangeOp, diff};
 pub use crate::error::Error;
 pub use crate::events::{ComponentStats, Event, EventError, EventsAfter, Stats};
-pub use crate::manager::{ComponentInfo, ComponentSpec, HandlerSource, Runtime, RuntimeBuilder};
+pub use crate::manager::{
+    BatchReport, ComponentInfo, ComponentSpec, HandlerSource, Runtime, RuntimeBuilder,
+};
 pub use crate::outcome::{Cause, EventKind, HandlerFailure, Outcome, Phase, SupportLevel};
 pub use crate::probe::{Probe, ProbeCall};
+pub use crate::redact::Redactor;
 pub use crate::sandbox::{CallFailure, SandboxOptions};
 pub use crate::settings::{LimitOverrides, Limits, Settings};
 pub use crate::transaction::ConfigInput;

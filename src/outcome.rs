@@ -61,6 +61,9 @@ pub enum Cause {
     /// The host ran out of instance slots (`[runtime] pool_instances`):
     /// the host's capacity, not the handler's fault.
     Capacity,
+    /// Another member of the same batch failed, so this member's change,
+    /// though its handler accepted it, was rolled back with the rest.
+    Batch,
 }
 
 /// The step of the reload transaction where it failed.
@@ -99,6 +102,9 @@ pub enum EventKind {
     Restart,
     /// A new handler `.wasm` replaced the old one.
     HandlerSwap,
+    /// A rollback to an earlier version: a new version with that version's
+    /// configuration (and handler), through the whole transaction.
+    RollbackToVersion,
 }
 
 /// How much of a component's configuration can change without a restart.

@@ -16,7 +16,7 @@ pub(crate) const REDACTED: &str = "[redacted]";
 
 /// Decides which keys are secret and hides their values.
 #[derive(Debug, Clone)]
-pub(crate) struct Redactor {
+pub struct Redactor {
     /// Each secret key as words; a key is secret when these words appear in
     /// it in a row (`dbPassword`, `client_secret`, `API-Key`, but not
     /// `tokens_per_second`).
@@ -50,7 +50,21 @@ fn words(key: &str) -> Vec<String> {
 }
 
 impl Redactor {
-    pub(crate) fn new(keys: &[String]) -> Redactor {
+    /// A configuration's JSON text as shown: the same text when it holds no
+    /// secret, else compact JSON with the secrets hidden.
+    pub fn text(&self, text: &str) -> String {
+        match serde_json::from_str::<Value>(text) {
+            Ok(v) if self.holds_secret(&v) => {
+                let mut v = v;
+                self.hide(&mut v);
+                v.to_string()
+            }
+            _ => text.to_owned(),
+        }
+    }
+
+    /// A redactor for these secret keys (`Settings::redact_keys`).
+    pub fn new(keys: &[String]) -> Redactor {
         Redactor {
             fragments: keys
                 .iter()
@@ -99,7 +113,7 @@ impl Redactor {
 
     /// The value as shown: the same `Arc` when it holds no secret (the
     /// common case costs no copy), else a copy with secrets hidden.
-    pub(crate) fn value(&self, v: &Arc<Value>) -> Arc<Value> {
+    pub fn value(&self, v: &Arc<Value>) -> Arc<Value> {
         if !self.holds_secret(v) {
             return v.clone();
         }
@@ -110,7 +124,7 @@ impl Redactor {
 
     /// A change as shown: a value under a secret key (anywhere on its
     /// pointer) is hidden, and secrets inside a changed object too.
-    pub(crate) fn change(&self, mut c: Change) -> Change {
+    pub fn change(&self, mut c: Change) -> Change {
         let secret_path = c
             .path
             .split('/')

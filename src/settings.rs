@@ -86,6 +86,10 @@ pub struct Settings {
     /// symlinks) besides its own; a file resolving anywhere else is not
     /// read. Relative to the manifest.
     pub config_roots: Vec<PathBuf>,
+    /// Revisions kept per component in the state directory's revision
+    /// store (the oldest are deleted past it, with handler code no kept
+    /// revision uses). At least 1.
+    pub keep_revisions: u64,
 }
 
 impl Default for Settings {
@@ -115,6 +119,7 @@ impl Default for Settings {
             handler_limit_mib: 256,
             redact_keys: crate::redact::default_keys(),
             config_roots: Vec::new(),
+            keep_revisions: 100,
         }
     }
 }

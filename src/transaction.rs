@@ -14,7 +14,7 @@ use crate::outcome::{Cause, EventKind, HandlerFailure, Outcome, Phase, SupportLe
 use crate::redact::Redactor;
 use crate::sandbox::{CallFailure, CompiledHandler, HandlerInstance, Sandbox};
 use crate::settings::Limits;
-use crate::state::{LastKnownGood, Persisted};
+use crate::state::{NewRevision, Revision, RevisionSource, Revisions};
 
 /// A configuration as handed to the runtime: JSON text, or a value.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,7 +58,7 @@ pub(crate) struct Committed {
 pub(crate) struct Context<'a> {
     pub(crate) sandbox: &'a Sandbox,
     pub(crate) events: &'a EventStore,
-    pub(crate) lkg: Option<&'a LastKnownGood>,
+    pub(crate) revisions: Option<&'a Revisions>,
     pub(crate) rollback_on_failure: bool,
     pub(crate) fresh_instance_per_reload: bool,
     /// Hides secret values in what events show.
@@ -86,20 +86,41 @@ pub(crate) struct ComponentState {
 /// A reload request.
 pub(crate) struct Request {
     pub(crate) input: ConfigInput,
-    pub(crate) kind: EventKind,
-    pub(crate) config_path: Option<String>,
+    pub(crate) source: RevisionSource,
+}
+
+impl Request {
+    pub(crate) fn new(input: ConfigInput, kind: EventKind, config_path: Option<String>) -> Request {
+        Request {
+            input,
+            source: RevisionSource {
+                path: config_path,
+                ..RevisionSource::of(kind)
+            },
+        }
+    }
 }
 
 /// An attempt being recorded.
 struct Attempt {
     started: Instant,
     at: SystemTime,
-    kind: EventKind,
-    config_path: Option<String>,
+    source: RevisionSource,
+    /// In a batch: stop before the commit, leaving what would be committed
+    /// in `ready`.
+    defer_commit: bool,
+    ready: Option<Ready>,
     old: Option<Arc<Value>>,
     new: Option<Arc<Value>>,
     retries: u32,
     fuel: u64,
+}
+
+/// A reload prepared in its handler, waiting for the batch's commit.
+struct Ready {
+    new: Arc<Value>,
+    text: Arc<str>,
+    effective: Arc<Value>,
 }
 
 /// How an attempt ended, before it becomes an event.
@@ -211,8 +232,8 @@ impl ComponentState {
             // Given when the event is recorded.
             id: 0,
             component: self.name.to_string(),
-            kind: a.kind,
-            config_path: a.config_path,
+            kind: a.source.kind,
+            config_path: a.source.path,
             old_config: a.old.as_ref().map(|v| redact.value(v)),
             new_config: a.new.as_ref().map(|v| redact.value(v)),
             effective_config: end.effective.as_ref().map(|v| redact.value(v)),
@@ -227,6 +248,8 @@ impl ComponentState {
             fuel_consumed: a.fuel,
             version: self.committed.as_ref().map_or(0, |c| c.version),
             handler_hash: self.handler.hash.clone(),
+            from_version: a.source.from_version,
+            batch: a.source.batch,
         };
         match end.outcome {
             Outcome::Applied | Outcome::Unchanged => tracing::info!(event = %event.summary()),
@@ -358,10 +381,12 @@ impl ComponentState {
     }
 
     /// Makes the new configuration the one in force: subscribers stage it,
-    /// the last-known-good record is written, then subscribers get it.
+    /// the revision is written (one SQLite transaction), then subscribers
+    /// get it.
     fn commit(
         &mut self,
         ctx: &Context<'_>,
+        source: &RevisionSource,
         input: Arc<Value>,
         input_text: Arc<str>,
         effective: Arc<Value>,
@@ -376,30 +401,21 @@ impl ComponentState {
             .unwrap_or_else(|e| e.into_inner())
             .stage(effective.clone())
             .map_err(|m| (Phase::Apply, Cause::Subscriber, host_error(m)))?;
-        let version = self
-            .committed
-            .as_ref()
-            .map_or(self.base_version, |c| c.version)
-            + 1;
-        if let Some(lkg) = ctx.lkg {
-            let record = Persisted {
-                component: self.name.to_string(),
-                version,
-                input: (*input).clone(),
-                effective: (*effective).clone(),
-                handler_hash: self.handler.hash.clone(),
-                pending: None,
-            };
-            lkg.store(&record).map_err(|e| {
-                (
-                    Phase::Commit,
-                    Cause::Storage,
-                    host_error(format!(
-                        "cannot persist the last-known-good configuration in {}: {e}",
-                        lkg.dir().display()
-                    )),
-                )
-            })?;
+        let version = self.next_version();
+        if let Some(store) = ctx.revisions {
+            let revision = self.revision(source, version, &input_text, &effective);
+            store
+                .write(&[NewRevision {
+                    revision,
+                    wasm: &self.handler.wasm,
+                }])
+                .map_err(|e| {
+                    (
+                        Phase::Commit,
+                        Cause::Storage,
+                        host_error(format!("cannot persist the revision: {e}")),
+                    )
+                })?;
         }
         self.subscribers
             .lock()
@@ -416,9 +432,36 @@ impl ComponentState {
         Ok(())
     }
 
+    /// The version the next commit gets.
+    pub(crate) fn next_version(&self) -> u64 {
+        self.committed
+            .as_ref()
+            .map_or(self.base_version, |c| c.version)
+            + 1
+    }
+
+    /// The revision a commit of `input_text` as `version` writes.
+    pub(crate) fn revision(
+        &self,
+        source: &RevisionSource,
+        version: u64,
+        input_text: &str,
+        effective: &Value,
+    ) -> Revision {
+        Revision {
+            component: self.name.to_string(),
+            version,
+            timestamp: timestamp(SystemTime::now()),
+            source: source.clone(),
+            handler_hash: self.handler.hash.clone(),
+            config: input_text.to_owned(),
+            effective: effective.clone(),
+        }
+    }
+
     /// The first load: a fresh instance, validate, `reload(none, new)`, commit.
     pub(crate) fn load(&mut self, ctx: &Context<'_>, req: Request) -> Arc<Event> {
-        let mut a = self.attempt(req.kind, req.config_path);
+        let mut a = self.attempt(req.source);
         let end = self.load_steps(ctx, &mut a, req.input);
         self.event(ctx, a, end)
     }
@@ -457,7 +500,7 @@ impl ComponentState {
                 );
             }
         };
-        match self.commit(ctx, new, text, effective.clone()) {
+        match self.commit(ctx, &a.source.clone(), new, text, effective.clone()) {
             Ok(()) => Ending::ok(Outcome::Applied, Some(effective)),
             Err((phase, cause, error)) => {
                 self.instance = None;
@@ -494,7 +537,21 @@ impl ComponentState {
             self.instance = None;
             return None;
         };
-        match self.commit(ctx, new.clone(), text.clone(), effective.clone()) {
+        if a.defer_commit {
+            a.ready = Some(Ready {
+                new: new.clone(),
+                text: text.clone(),
+                effective: effective.clone(),
+            });
+            return Some(Ending::ok(Outcome::Applied, Some(effective)));
+        }
+        match self.commit(
+            ctx,
+            &a.source.clone(),
+            new.clone(),
+            text.clone(),
+            effective.clone(),
+        ) {
             Ok(()) => Some(Ending::ok(Outcome::Applied, Some(effective))),
             Err(_) => {
                 self.instance = None;
@@ -530,7 +587,7 @@ impl ComponentState {
             .committed
             .clone()
             .expect("components are added with a configuration in force");
-        let mut a = self.attempt(req.kind, req.config_path);
+        let mut a = self.attempt(req.source);
         let end = self.reload_steps(ctx, &mut a, &committed, req.input);
         self.event(ctx, a, end)
     }
@@ -674,8 +731,16 @@ impl ComponentState {
             }
         };
 
-        // 6. apply and 7. commit
-        match self.commit(ctx, new, text, effective.clone()) {
+        // 6. apply and 7. commit — in a batch, once every member is ready.
+        if a.defer_commit {
+            a.ready = Some(Ready {
+                new,
+                text,
+                effective: effective.clone(),
+            });
+            return Ending::ok(Outcome::Applied, Some(effective));
+        }
+        match self.commit(ctx, &a.source.clone(), new, text, effective.clone()) {
             Ok(()) => Ending::ok(Outcome::Applied, Some(effective)),
             Err((phase, cause, error)) => self.recover(ctx, a, phase, cause, error, true),
         }
@@ -683,12 +748,13 @@ impl ComponentState {
 }
 
 impl ComponentState {
-    fn attempt(&self, kind: EventKind, config_path: Option<String>) -> Attempt {
+    fn attempt(&self, source: RevisionSource) -> Attempt {
         Attempt {
             started: Instant::now(),
             at: SystemTime::now(),
-            kind,
-            config_path,
+            source,
+            defer_commit: false,
+            ready: None,
             old: self.committed.as_ref().map(|c| c.input.clone()),
             new: None,
             retries: 0,
@@ -705,14 +771,17 @@ impl ComponentState {
         cause: Cause,
         message: String,
     ) -> Arc<Event> {
-        let a = self.attempt(kind, config_path);
+        let a = self.attempt(RevisionSource {
+            path: config_path,
+            ..RevisionSource::of(kind)
+        });
         let end = Ending::failed(Outcome::Rejected, Phase::Parse, cause, host_error(message));
         self.event(ctx, a, end)
     }
 
     /// A new handler that could not even be compiled.
     pub(crate) fn reject_handler(&mut self, ctx: &Context<'_>, message: String) -> Arc<Event> {
-        let a = self.attempt(EventKind::HandlerSwap, None);
+        let a = self.attempt(RevisionSource::of(EventKind::HandlerSwap));
         let end = Ending::failed(
             Outcome::Rejected,
             Phase::Instantiate,
@@ -728,14 +797,39 @@ impl ComponentState {
             .committed
             .clone()
             .expect("components are added with a configuration in force");
-        let mut a = self.attempt(EventKind::HandlerSwap, None);
+        let mut a = self.attempt(RevisionSource::of(EventKind::HandlerSwap));
         a.new = Some(committed.input.clone());
         // The same bytes again (a file restored, touched, copied over
         // itself): nothing to swap, no new version.
         let end = if handler.hash == self.handler.hash && !self.degraded {
             Ending::ok(Outcome::Unchanged, Some(committed.effective.clone()))
         } else {
-            self.swap_steps(ctx, &mut a, &committed, handler)
+            self.swap_steps(
+                ctx,
+                &mut a,
+                committed.input.clone(),
+                committed.input_text.clone(),
+                handler,
+            )
+        };
+        self.event(ctx, a, end)
+    }
+
+    /// A rollback to an earlier revision whose handler differs from the one
+    /// in force: that handler, in a fresh instance, loads that configuration
+    /// (`validate`, `reload(none, config)`), and both are committed together
+    /// as a new version; on any failure the handler and configuration in
+    /// force stay.
+    pub(crate) fn swap_with_config(
+        &mut self,
+        ctx: &Context<'_>,
+        handler: Arc<CompiledHandler>,
+        req: Request,
+    ) -> Arc<Event> {
+        let mut a = self.attempt(req.source);
+        let end = match parse_into(&mut a, req.input, self.limits.output_bytes) {
+            Ok((new, text)) => self.swap_steps(ctx, &mut a, new, text, handler),
+            Err(end) => end,
         };
         self.event(ctx, a, end)
     }
@@ -744,7 +838,8 @@ impl ComponentState {
         &mut self,
         ctx: &Context<'_>,
         a: &mut Attempt,
-        committed: &Committed,
+        input: Arc<Value>,
+        input_text: Arc<str>,
         handler: Arc<CompiledHandler>,
     ) -> Ending {
         let refused = |phase, e: CallFailure| {
@@ -761,15 +856,15 @@ impl ComponentState {
             Ok(i) => i,
             Err(e) => return refused(Phase::Instantiate, e),
         };
-        let r = instance.validate(&self.limits, &committed.input_text);
+        let r = instance.validate(&self.limits, &input_text);
         a.fuel += r.fuel;
         if let Err(e) = r.result {
             return refused(Phase::Validate, e);
         }
-        let r = instance.reload(&self.limits, None, &committed.input_text);
+        let r = instance.reload(&self.limits, None, &input_text);
         a.fuel += r.fuel;
         let effective = match r.result.and_then(|out| {
-            effective_of(out, &committed.input).map_err(|message| CallFailure::Fault {
+            effective_of(out, &input).map_err(|message| CallFailure::Fault {
                 cause: Cause::BadOutput,
                 message,
             })
@@ -778,12 +873,8 @@ impl ComponentState {
             Err(e) => return refused(Phase::Reload, e),
         };
         let old_handler = std::mem::replace(&mut self.handler, handler);
-        match self.commit(
-            ctx,
-            committed.input.clone(),
-            committed.input_text.clone(),
-            effective.clone(),
-        ) {
+        let source = a.source.clone();
+        match self.commit(ctx, &source, input, input_text, effective.clone()) {
             Ok(()) => {
                 self.instances_created += 1;
                 self.support = Some(instance.support_level());
@@ -797,21 +888,14 @@ impl ComponentState {
         }
     }
 
-    /// Keeps a restart-required configuration in the last-known-good record,
-    /// so the next start knows of it.
+    /// Keeps a restart-required configuration in the revision store, so
+    /// the next start knows of it.
     fn persist_pending(&self, ctx: &Context<'_>) {
-        let (Some(lkg), Some(c)) = (ctx.lkg, &self.committed) else {
+        let Some(store) = ctx.revisions else {
             return;
         };
-        let record = Persisted {
-            component: self.name.to_string(),
-            version: c.version,
-            input: (*c.input).clone(),
-            effective: (*c.effective).clone(),
-            handler_hash: self.handler.hash.clone(),
-            pending: self.pending.as_ref().map(|p| (**p).clone()),
-        };
-        if let Err(e) = lkg.store(&record) {
+        let pending = self.pending.as_ref().map(|p| p.to_string());
+        if let Err(e) = store.set_pending(&self.name, pending.as_deref()) {
             tracing::warn!(component = %self.name, "cannot persist the pending configuration: {e}");
         }
     }
@@ -824,5 +908,147 @@ pub(crate) fn effective_of(output: Option<String>, new: &Arc<Value>) -> Result<A
         Some(text) => serde_json::from_str::<Value>(&text)
             .map(Arc::new)
             .map_err(|e| format!("the effective configuration is not JSON: {e}")),
+    }
+}
+
+/// One member of a batch: its component, locked, and its request.
+pub(crate) type Member<'a> = (&'a mut ComponentState, Request);
+
+/// Reloads every member as one: each is prepared in its own handler
+/// (parse, unchanged?, validate, decide, reload) without committing; then
+/// either every change is staged with its subscribers, written in one
+/// SQLite transaction and published, or — when any member failed anywhere —
+/// every member that got as far as its handler's `reload` is rolled back,
+/// so every member keeps its old configuration and no subscriber sees a
+/// mix. Members come locked, in name order. Gives one event per member.
+pub(crate) fn reload_batch(
+    ctx: &Context<'_>,
+    members: Vec<Member<'_>>,
+    batch: &str,
+) -> Vec<Arc<Event>> {
+    let mut prepared = Vec::with_capacity(members.len());
+    for (state, mut req) in members {
+        req.source.batch = Some(batch.to_owned());
+        let mut a = state.attempt(req.source);
+        a.defer_commit = true;
+        let end = match state.committed.clone() {
+            Some(committed) => state.reload_steps(ctx, &mut a, &committed, req.input),
+            None => Ending::failed(
+                Outcome::Rejected,
+                Phase::Parse,
+                Cause::Invalid,
+                host_error("the component has no configuration in force"),
+            ),
+        };
+        prepared.push((state, a, end));
+    }
+    // The first member that cannot commit, and why.
+    let mut failure = prepared
+        .iter()
+        .find(|(_, a, end)| a.ready.is_none() && end.outcome != Outcome::Unchanged)
+        .map(|(state, _, end)| {
+            let why = end
+                .failure
+                .as_ref()
+                .map(|(phase, cause, e)| format!("{cause:?} in {phase:?}: {}", e.message))
+                .unwrap_or_else(|| format!("{:?}", end.outcome));
+            format!("member {:?} cannot commit ({why})", state.name.as_ref())
+        });
+    // Every member ready: stage all, write all, publish all.
+    let mut staged = Vec::new();
+    if failure.is_none() {
+        for (state, a, _) in prepared.iter() {
+            let Some(ready) = &a.ready else { continue };
+            let stage = state
+                .subscribers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .stage(ready.effective.clone());
+            match stage {
+                Ok(s) => staged.push((state.name.clone(), s)),
+                Err(m) => {
+                    failure = Some(format!(
+                        "a subscriber of member {:?} refused it: {m}",
+                        state.name.as_ref()
+                    ));
+                    break;
+                }
+            }
+        }
+    }
+    if failure.is_none()
+        && let Some(store) = ctx.revisions
+    {
+        let revisions: Vec<NewRevision<'_>> = prepared
+            .iter()
+            .filter_map(|(state, a, _)| {
+                let ready = a.ready.as_ref()?;
+                Some(NewRevision {
+                    revision: state.revision(
+                        &a.source,
+                        state.next_version(),
+                        &ready.text,
+                        &ready.effective,
+                    ),
+                    wasm: &state.handler.wasm,
+                })
+            })
+            .collect();
+        if let Err(e) = store.write(&revisions) {
+            failure = Some(format!("cannot persist the batch's revisions: {e}"));
+        }
+    }
+    let mut events = Vec::with_capacity(prepared.len());
+    match failure {
+        None => {
+            let mut staged = staged.into_iter();
+            for (state, mut a, end) in prepared {
+                if let Some(ready) = a.ready.take() {
+                    let (_, s) = staged.next().expect("one staged value per ready member");
+                    state.publish(s, ready);
+                }
+                events.push(state.event(ctx, a, end));
+            }
+        }
+        Some(why) => {
+            drop(staged);
+            let storage = why.starts_with("cannot persist");
+            for (state, mut a, end) in prepared {
+                let end = if a.ready.take().is_some() {
+                    let (phase, cause) = if storage {
+                        (Phase::Commit, Cause::Storage)
+                    } else {
+                        (Phase::Commit, Cause::Batch)
+                    };
+                    let error = host_error(format!("batch {batch} aborted: {why}"));
+                    state.recover(ctx, &mut a, phase, cause, error, true)
+                } else if end.outcome == Outcome::Unchanged {
+                    Ending::ok(Outcome::Unchanged, end.effective)
+                } else {
+                    end
+                };
+                events.push(state.event(ctx, a, end));
+            }
+        }
+    }
+    events
+}
+
+impl ComponentState {
+    /// Publishes a batch member's staged value and makes it the one in force.
+    fn publish(&mut self, staged: crate::manager::subscribers::Staged, ready: Ready) {
+        let version = self.next_version();
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .publish(staged);
+        self.committed = Some(Committed {
+            input: ready.new,
+            input_text: ready.text,
+            effective: ready.effective,
+            version,
+        });
+        self.pending = None;
+        self.degraded = false;
     }
 }

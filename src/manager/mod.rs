@@ -15,14 +15,14 @@ use tokio::sync::{broadcast, mpsc, watch};
 use self::subscribers::Subscribers;
 use crate::error::Error;
 use crate::events::{Event, EventStore, EventsAfter, Stats};
-use crate::outcome::{Cause, EventKind, SupportLevel};
+use crate::outcome::{Cause, EventKind, Outcome, SupportLevel};
 use crate::redact::Redactor;
 use crate::sandbox::{CompiledHandler, Sandbox, SandboxConfig, SandboxOptions};
 use crate::settings::{LimitOverrides, Settings};
 use crate::sources::{
     Change, ChangeSink, InputError, Origin, Payload, Source, SourceHandle, read_regular,
 };
-use crate::state::{LastKnownGood, Persisted, StateLock};
+use crate::state::{Latest, Revision, Revisions, StateLock};
 use crate::transaction::{ComponentState, ConfigInput, Context, Request};
 
 /// Where a handler's WebAssembly comes from.
@@ -148,7 +148,7 @@ struct Inner {
     settings: Settings,
     sandbox: Sandbox,
     events: EventStore,
-    lkg: Option<LastKnownGood>,
+    revisions: Option<Arc<Revisions>>,
     components: RwLock<BTreeMap<String, Arc<Slot>>>,
     compiled: Mutex<HashMap<String, Arc<CompiledHandler>>>,
     closed: AtomicBool,
@@ -157,14 +157,29 @@ struct Inner {
     redact: Redactor,
     /// This runtime's hold on its state directory, until shut down.
     lock: Mutex<Option<StateLock>>,
+    /// Batches made so far.
+    batches: std::sync::atomic::AtomicU64,
 }
 
 impl Inner {
+    /// A batch id unique across restarts: this process's start (ms since
+    /// the epoch, hex) and a counter.
+    fn next_batch_id(&self) -> String {
+        static START: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+        let start = START.get_or_init(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis())
+        });
+        let n = self.batches.fetch_add(1, Ordering::SeqCst) + 1;
+        format!("b{start:x}-{n}")
+    }
+
     fn context(&self) -> Context<'_> {
         Context {
             sandbox: &self.sandbox,
             events: &self.events,
-            lkg: self.lkg.as_ref(),
+            revisions: self.revisions.as_deref(),
             rollback_on_failure: self.settings.rollback_on_failure,
             fresh_instance_per_reload: self.settings.fresh_instance_per_reload,
             redact: &self.redact,
@@ -188,6 +203,19 @@ impl Inner {
             .cloned()
             .ok_or_else(|| Error::UnknownComponent(name.to_owned()))
     }
+}
+
+/// What a batch came to: its id, its own outcome (`applied` when every
+/// member committed or was unchanged; otherwise what the worst member came
+/// to), and one event per member, in name order.
+#[derive(Debug, Clone)]
+pub struct BatchReport {
+    /// The id every member's event carries.
+    pub id: String,
+    /// The batch's own outcome.
+    pub outcome: Outcome,
+    /// One event per member, in name order.
+    pub events: Vec<Arc<Event>>,
 }
 
 /// Builds a [`Runtime`].
@@ -230,11 +258,17 @@ impl RuntimeBuilder {
             Some(dir) => Some(StateLock::acquire(dir)?),
             None => None,
         };
-        let lkg = match &self.settings.state_dir {
-            Some(dir) => Some(LastKnownGood::open(dir).map_err(|source| Error::StateDir {
-                dir: dir.clone(),
-                source,
-            })?),
+        let revisions = match &self.settings.state_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|source| Error::StateDir {
+                    dir: dir.clone(),
+                    source,
+                })?;
+                Some(Arc::new(Revisions::open(
+                    dir,
+                    self.settings.keep_revisions,
+                )?))
+            }
             None => None,
         };
         let s = &self.settings;
@@ -250,13 +284,14 @@ impl RuntimeBuilder {
                 settings: self.settings,
                 sandbox,
                 events,
-                lkg,
+                revisions,
                 components: RwLock::new(BTreeMap::new()),
                 compiled: Mutex::new(HashMap::new()),
                 closed: AtomicBool::new(false),
                 apply_loop: Mutex::new(None),
                 redact,
                 lock: Mutex::new(lock),
+                batches: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -339,9 +374,10 @@ impl Runtime {
         &self.inner.settings
     }
 
-    /// The last-known-good store, when `state_dir` is set.
-    pub fn last_known_good(&self) -> Option<&LastKnownGood> {
-        self.inner.lkg.as_ref()
+    /// The revision store, when `state_dir` is set: every committed
+    /// configuration, the latest of each component being its last-known-good.
+    pub fn revisions(&self) -> Option<&Revisions> {
+        self.inner.revisions.as_deref()
     }
 
     /// Compiles a handler (or reuses one compiled earlier from the same
@@ -470,16 +506,12 @@ impl Runtime {
             support: None,
             instances_created: 0,
             // Numbering goes on after the last committed version.
-            base_version: saved.as_ref().map_or(0, |s| s.version),
+            base_version: saved.as_ref().map_or(0, |s| s.revision.version),
         };
         let config_path = spec.config_path;
         let (state, why, cause, refused) = match spec.config {
             Ok(input) => {
-                let request = Request {
-                    input,
-                    kind: EventKind::Initial,
-                    config_path: config_path.clone(),
-                };
+                let request = Request::new(input, EventKind::Initial, config_path.clone());
                 let (state, event) = self.blocking(state, |s, ctx| s.load(ctx, request)).await?;
                 if state.committed.is_some() {
                     return self.insert(spec.name, state, subscribers, event);
@@ -503,11 +535,12 @@ impl Runtime {
                 },
             });
         };
-        let request = Request {
-            input: ConfigInput::Value(saved.input),
-            kind: EventKind::Restart,
-            config_path: config_path.clone(),
-        };
+        let saved_version = saved.revision.version;
+        let request = Request::new(
+            ConfigInput::Json(saved.revision.config),
+            EventKind::Restart,
+            config_path.clone(),
+        );
         let (state, restored) = self.blocking(state, |s, ctx| s.load(ctx, request)).await?;
         if state.committed.is_none() {
             return Err(Error::RestoreFailed {
@@ -517,8 +550,7 @@ impl Runtime {
             });
         }
         let message = format!(
-            "{why}; started on the last-known-good configuration (version {})",
-            saved.version
+            "{why}; started on the last-known-good configuration (version {saved_version})"
         );
         let (state, _) = self
             .blocking(state, move |s, ctx| {
@@ -528,11 +560,11 @@ impl Runtime {
         self.insert(spec.name, state, subscribers, restored)
     }
 
-    /// A component's last-known-good record, read off the async threads.
-    async fn saved(&self, component: &str) -> Option<Persisted> {
-        let store = self.inner.lkg.clone()?;
+    /// A component's latest revision, read off the async threads.
+    async fn saved(&self, component: &str) -> Option<Latest> {
+        let store = self.inner.revisions.clone()?;
         let name = component.to_owned();
-        let read = tokio::task::spawn_blocking(move || store.load(&name)).await;
+        let read = tokio::task::spawn_blocking(move || store.latest(&name)).await;
         match read {
             Ok(Ok(saved)) => saved,
             Ok(Err(e)) => {
@@ -631,11 +663,7 @@ impl Runtime {
         let mut state = slot.state.blocking_lock();
         Ok(state.reload(
             &self.inner.context(),
-            Request {
-                input: config.into(),
-                kind: EventKind::Api,
-                config_path: None,
-            },
+            Request::new(config.into(), EventKind::Api, None),
         ))
     }
 
@@ -651,11 +679,7 @@ impl Runtime {
         if !self.inner.settings.enabled {
             return Err(Error::Disabled);
         }
-        let request = Request {
-            input: config,
-            kind,
-            config_path,
-        };
+        let request = Request::new(config, kind, config_path);
         self.with_component(component, move |state, ctx| state.reload(ctx, request))
             .await
     }
@@ -678,11 +702,7 @@ impl Runtime {
                 .unwrap_or(Value::Null);
             state.load(
                 ctx,
-                Request {
-                    input: ConfigInput::Value(config),
-                    kind: EventKind::Restart,
-                    config_path: None,
-                },
+                Request::new(ConfigInput::Value(config), EventKind::Restart, None),
             )
         })
         .await
@@ -839,6 +859,197 @@ impl Runtime {
             Err(e) => state.reject_handler(ctx, e.to_string()),
         })
         .await
+    }
+
+    /// Rolls a component back to an earlier version: a **new** version is
+    /// committed whose configuration — and handler, when it differed — are
+    /// `version`'s, through the whole transaction (the handler validates it
+    /// again; history is never applied blind). The event's kind is
+    /// `rollback_to_version` and its `from_version` says which version.
+    /// When `version`'s configuration and handler are the ones in force,
+    /// the event is `unchanged` and no version is added.
+    ///
+    /// # Errors
+    /// [`Error::NoHistory`] without a `state_dir`; [`Error::NoRevision`]
+    /// when the version was never committed or is no longer kept;
+    /// [`Error::HandlerNotKept`] when its handler's code is gone;
+    /// [`Error::UnknownComponent`], [`Error::Disabled`], [`Error::ShutDown`].
+    /// A handler that refuses the old configuration is a `rejected` event,
+    /// not an error.
+    ///
+    /// Must be awaited inside a tokio runtime.
+    pub async fn rollback_to(&self, component: &str, version: u64) -> Result<Arc<Event>, Error> {
+        if !self.inner.settings.enabled {
+            return Err(Error::Disabled);
+        }
+        let store = self.inner.revisions.clone().ok_or(Error::NoHistory)?;
+        let slot = self.inner.slot(component)?;
+        let name = component.to_owned();
+        let read = store.clone();
+        let revision = tokio::task::spawn_blocking(move || read.get(&name, version))
+            .await
+            .map_err(|e| Error::Panicked(format!("reading a revision: {e}")))??;
+        let Some(revision) = revision else {
+            let name = component.to_owned();
+            let kept = tokio::task::spawn_blocking(move || -> Result<_, Error> {
+                let newest = store.history(&name, 1)?.first().map(|r| r.version);
+                let oldest = store.history(&name, usize::MAX)?.last().map(|r| r.version);
+                Ok(oldest.zip(newest))
+            })
+            .await
+            .map_err(|e| Error::Panicked(format!("reading revisions: {e}")))??;
+            return Err(Error::NoRevision {
+                component: component.to_owned(),
+                version,
+                kept,
+            });
+        };
+        let in_force = slot.state.lock().await.handler.hash.clone();
+        let handler = if revision.handler_hash == in_force {
+            None
+        } else {
+            let hash = revision.handler_hash.clone();
+            let wasm = tokio::task::spawn_blocking(move || store.handler(&hash))
+                .await
+                .map_err(|e| Error::Panicked(format!("reading a handler: {e}")))??;
+            let Some(wasm) = wasm else {
+                return Err(Error::HandlerNotKept {
+                    component: component.to_owned(),
+                    version,
+                    hash: revision.handler_hash,
+                });
+            };
+            Some(
+                self.compile(component, HandlerSource::Bytes(wasm.into()))
+                    .await?,
+            )
+        };
+        let mut request = Request::new(
+            ConfigInput::Json(revision.config),
+            EventKind::RollbackToVersion,
+            None,
+        );
+        request.source.from_version = Some(version);
+        self.with_component(component, move |state, ctx| match handler {
+            Some(h) if h.hash != state.handler.hash => state.swap_with_config(ctx, h, request),
+            _ => state.reload(ctx, request),
+        })
+        .await
+    }
+
+    /// Reloads several components as one, all or nothing: every member is
+    /// prepared in its own handler (parse, validate, decide, reload) with
+    /// the components locked in name order; then all commit together (one
+    /// SQLite transaction, then every subscriber), or — if any member fails
+    /// anywhere — every member is rolled back and keeps its old
+    /// configuration, and no subscriber sees a mix. Each member's event
+    /// carries the batch's id; a member rolled back for another's failure
+    /// says cause `batch` and names that member.
+    ///
+    /// # Errors
+    /// [`Error::UnknownComponent`] or [`Error::InvalidBatch`] (a member
+    /// named twice, or none) before anything is done; [`Error::Disabled`],
+    /// [`Error::ShutDown`].
+    ///
+    /// Must be awaited inside a tokio runtime.
+    pub async fn reload_batch<I, N, C>(&self, members: I) -> Result<BatchReport, Error>
+    where
+        I: IntoIterator<Item = (N, C)>,
+        N: Into<String>,
+        C: Into<ConfigInput>,
+    {
+        let requests = members
+            .into_iter()
+            .map(|(n, c)| (n.into(), Request::new(c.into(), EventKind::Api, None)))
+            .collect();
+        self.batch(requests).await
+    }
+
+    pub(crate) async fn batch(
+        &self,
+        mut members: Vec<(String, Request)>,
+    ) -> Result<BatchReport, Error> {
+        if !self.inner.settings.enabled {
+            return Err(Error::Disabled);
+        }
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(Error::ShutDown);
+        }
+        if members.is_empty() {
+            return Err(Error::InvalidBatch(
+                "a batch needs at least one member".into(),
+            ));
+        }
+        // Locks in one fixed order (by name): two batches never deadlock.
+        members.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(w) = members.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(Error::InvalidBatch(format!(
+                "component {:?} is named twice",
+                w[0].0
+            )));
+        }
+        let slots = members
+            .iter()
+            .map(|(name, _)| self.inner.slot(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut guards = Vec::with_capacity(slots.len());
+        for slot in &slots {
+            guards.push(slot.state.clone().lock_owned().await);
+        }
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(Error::ShutDown);
+        }
+        let id = self.inner.next_batch_id();
+        let inner = self.inner.clone();
+        let batch = id.clone();
+        let events = tokio::task::spawn_blocking(move || {
+            let members = guards
+                .iter_mut()
+                .zip(members)
+                .map(|(g, (_, req))| (&mut **g, req))
+                .collect();
+            crate::transaction::reload_batch(&inner.context(), members, &batch)
+        })
+        .await
+        .map_err(|e| Error::Panicked(e.to_string()))?;
+        let outcome = if events
+            .iter()
+            .all(|e| matches!(e.outcome, Outcome::Applied | Outcome::Unchanged))
+        {
+            Outcome::Applied
+        } else if events.iter().any(|e| e.outcome == Outcome::Degraded) {
+            Outcome::Degraded
+        } else if events.iter().any(|e| e.outcome == Outcome::RolledBack) {
+            Outcome::RolledBack
+        } else {
+            Outcome::Rejected
+        };
+        if outcome == Outcome::Applied {
+            tracing::info!(batch = %id, members = events.len(), "batch applied");
+        } else {
+            tracing::warn!(batch = %id, members = events.len(), "batch aborted: {outcome:?}");
+        }
+        Ok(BatchReport {
+            id,
+            outcome,
+            events,
+        })
+    }
+
+    /// A component's kept revisions, newest first, at most `limit`.
+    ///
+    /// # Errors
+    /// [`Error::NoHistory`] without a `state_dir`; [`Error::Record`] when
+    /// the store cannot be read.
+    ///
+    /// Must be awaited inside a tokio runtime (the read runs on its
+    /// blocking pool).
+    pub async fn history(&self, component: &str, limit: usize) -> Result<Vec<Revision>, Error> {
+        let store = self.inner.revisions.clone().ok_or(Error::NoHistory)?;
+        let name = component.to_owned();
+        tokio::task::spawn_blocking(move || store.history(&name, limit))
+            .await
+            .map_err(|e| Error::Panicked(format!("reading revisions: {e}")))?
     }
 
     /// Applies one change from a source through the component's

@@ -76,6 +76,8 @@ pub(crate) struct CompiledHandler {
     pre: bindings::HandlerPre<HostState>,
     /// SHA-256 of the handler's bytes, hex.
     pub(crate) hash: String,
+    /// The handler's bytes, kept so a commit can store them by hash.
+    pub(crate) wasm: Arc<[u8]>,
 }
 
 /// A handler compiled but not yet linked.
@@ -83,6 +85,7 @@ pub(crate) struct LoadedHandler {
     component: Component,
     /// SHA-256 of the handler's bytes, hex.
     pub(crate) hash: String,
+    wasm: Arc<[u8]>,
 }
 
 /// The largest linear memory a handler may ever have (wasm32's own limit);
@@ -179,13 +182,21 @@ impl Sandbox {
                 c
             }
         };
-        Ok(LoadedHandler { component, hash })
+        Ok(LoadedHandler {
+            component,
+            hash,
+            wasm: Arc::from(bytes),
+        })
     }
 
     /// Links a loaded handler against the host: WASI 0.2 and the host
     /// interface, and the world's exports.
     pub(crate) fn link(&self, loaded: LoadedHandler) -> Result<CompiledHandler, String> {
-        let LoadedHandler { component, hash } = loaded;
+        let LoadedHandler {
+            component,
+            hash,
+            wasm,
+        } = loaded;
         let instance_pre = self.inner.linker.instantiate_pre(&component).map_err(|e| {
             format!(
                 "it imports something this host does not provide ({e:#}); a handler may import only \
@@ -195,7 +206,7 @@ impl Sandbox {
         let pre = bindings::HandlerPre::new(instance_pre).map_err(|e| {
             format!("it does not export the world hotreload:handler/handler@0.1.0 ({e:#})")
         })?;
-        Ok(CompiledHandler { pre, hash })
+        Ok(CompiledHandler { pre, hash, wasm })
     }
 
     /// The names a loaded handler imports, in its order.

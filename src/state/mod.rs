@@ -1,11 +1,13 @@
-//! What survives a restart: each component's last-known-good configuration.
+//! What survives a restart: every component's revisions (the latest is its
+//! last-known-good configuration), in one SQLite database.
 
 mod atomic;
-mod lkg;
 mod lock;
+mod revisions;
 
 pub(crate) use self::lock::StateLock;
 
 pub(crate) use self::atomic::write_atomically;
 
-pub use self::lkg::{LastKnownGood, Persisted};
+pub(crate) use self::revisions::NewRevision;
+pub use self::revisions::{DATABASE, Latest, Revision, RevisionSource, Revisions};

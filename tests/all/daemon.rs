@@ -445,16 +445,16 @@ async fn restart_required_change_is_pending_then_applied_at_next_start() {
     let e = s.next("plugin", 5).await;
     assert_eq!(e.outcome, Outcome::RestartRequired);
     assert_eq!(s.current("plugin")["enabled"], true);
-    let record = s
+    let latest = s
         .daemon
         .runtime()
-        .last_known_good()
+        .revisions()
         .unwrap()
-        .load("plugin")
+        .latest("plugin")
         .unwrap()
         .unwrap();
-    assert_eq!(record.pending, Some(json!({"enabled": false})));
-    assert_eq!(record.input, json!({"enabled": true}));
+    assert_eq!(latest.pending.as_deref(), Some(r#"{"enabled":false}"#));
+    assert_eq!(latest.revision.config, r#"{"enabled": true}"#);
     s.daemon.shutdown().await;
     let path = s.dir.path().join("hotreload.toml");
     let mut daemon = Daemon::new(Manifest::load(&path).unwrap(), bundled).unwrap();

@@ -1,5 +1,6 @@
 //! Integration tests, one binary: a module per topic, shared helpers here.
 
+mod batch;
 mod cache;
 mod capacity;
 mod conform;
@@ -15,6 +16,7 @@ mod load;
 mod loading;
 mod logs;
 mod properties;
+mod revisions;
 mod sandbox;
 mod subscribers;
 mod transaction;

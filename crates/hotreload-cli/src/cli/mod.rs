@@ -3,6 +3,7 @@
 mod bench_cmd;
 mod conform_cmd;
 mod daemon_cmd;
+mod history_cmd;
 mod printer;
 mod scenarios;
 mod try_cmd;
@@ -53,6 +54,14 @@ enum Command {
     /// Exit status: 0 when every check passes; 1 when one fails; 2 usage
     /// error or a handler the host cannot load (the report says why).
     Conform(conform_cmd::ConformArgs),
+    /// The revision history of a manifest's components, from its state
+    /// directory (read-only; works while the daemon runs): version, when,
+    /// source, handler, and what changed from the version before.
+    /// `--diff N M` shows one change in full.
+    ///
+    /// Exit status: 0; 2 when the manifest, the store or a version cannot
+    /// be read.
+    History(history_cmd::HistoryArgs),
     /// Run the built-in scenario suite against the bundled handlers.
     Test {
         /// Print each scenario's events as well.
@@ -93,6 +102,7 @@ pub fn run_sync(cli: Cli) -> Result<ExitCode, Cli> {
     match cli.command {
         Command::Bench(args) => Ok(bench_cmd::run(args)),
         Command::Conform(args) => Ok(conform_cmd::run(args)),
+        Command::History(args) => Ok(history_cmd::run(args)),
         command => Err(Cli { command }),
     }
 }
@@ -106,7 +116,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         } => daemon_cmd::run(&manifest, events_format).await,
         Command::Validate { manifest } => daemon_cmd::validate(&manifest).await,
         Command::Test { verbose } => scenarios::run(verbose).await,
-        Command::Bench(_) | Command::Conform(_) => {
+        Command::Bench(_) | Command::Conform(_) | Command::History(_) => {
             unreachable!("run_sync runs these outside the async runtime")
         }
     }

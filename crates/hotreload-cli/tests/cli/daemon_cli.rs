@@ -9,7 +9,6 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use hotreload::state::Persisted;
 use serde_json::{Value, json};
 
 use crate::write_manifest;
@@ -153,7 +152,7 @@ fn survives_sigkill_at_random_points_50_of_50() {
     )
     .unwrap();
     let config = dir.path().join("logging.json");
-    let record_path = dir.path().join(".hotreload/logging.json");
+    let state = dir.path().join(".hotreload");
     let mut written = vec![json!({"level": "info"})];
     let mut seed: u64 = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -194,17 +193,16 @@ fn survives_sigkill_at_random_points_50_of_50() {
         }
         child.wait_exit(10);
         drop(child);
-        // The record is whole, parses, and holds a configuration we wrote.
-        let bytes = std::fs::read(&record_path).expect("a record exists");
-        let record: Persisted = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|e| panic!("round {round}: a torn record: {e}"));
+        // The latest revision is whole and holds a configuration we wrote.
+        let record = crate::latest(&state, "logging")
+            .unwrap_or_else(|e| panic!("round {round}: no readable revision: {e}"));
+        let input = crate::config_of(&record);
         assert!(
-            written.contains(&record.input),
-            "round {round}: unknown input {}",
-            record.input
+            written.contains(&input),
+            "round {round}: unknown input {input}"
         );
-        assert_eq!(record.effective["level"], record.input["level"]);
-        // Versions go on across restarts; a record never goes back.
+        assert_eq!(record.effective["level"], input["level"]);
+        // Versions go on across restarts; the latest never goes back.
         assert!(
             committed_versions
                 .last()
@@ -213,6 +211,19 @@ fn survives_sigkill_at_random_points_50_of_50() {
             record.version
         );
         committed_versions.push(record.version);
+        // History has no gap and no duplicate: the kept versions are
+        // consecutive, ending at the latest.
+        let store = hotreload::state::Revisions::open_read_only(&state)
+            .expect("the store opens")
+            .expect("a store");
+        let kept: Vec<u64> = store
+            .history("logging", usize::MAX)
+            .expect("history reads")
+            .iter()
+            .map(|r| r.version)
+            .collect();
+        let expected: Vec<u64> = (0..kept.len() as u64).map(|i| record.version - i).collect();
+        assert_eq!(kept, expected, "round {round}: a gap or a duplicate");
     }
     eprintln!("50 rounds; committed versions seen: {committed_versions:?}");
 }
@@ -252,9 +263,12 @@ fn stop_during_a_reload(dir: &Path, d: &mut Running, sig: &str) -> Result<()> {
     d.wait_log("shutting down", 10);
     assert_eq!(d.wait_exit(10), 0, "exit status after SIG{sig}");
     d.stdout_ends(5);
-    let record: Persisted =
-        serde_json::from_slice(&std::fs::read(dir.join(".hotreload/chaos.json"))?)?;
-    assert_eq!(record.input["n"], 2, "the reload in flight was committed");
+    let record = crate::latest(&dir.join(".hotreload"), "chaos")?;
+    assert_eq!(
+        crate::config_of(&record)["n"],
+        2,
+        "the reload in flight was committed"
+    );
     Ok(())
 }
 

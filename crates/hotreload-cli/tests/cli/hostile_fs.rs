@@ -165,7 +165,7 @@ fn a_closed_stdout_is_logged_once_and_the_daemon_goes_on() -> Result<()> {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     until(&mut lines, |v| v["kind"] == "initial")?;
     drop(lines);
-    let record = dir.path().join(".hotreload/c0.json");
+    let state = dir.path().join(".hotreload");
     for (i, level) in ["debug", "warn", "error"].iter().enumerate() {
         let tmp = dir.path().join("c0.tmp");
         std::fs::write(&tmp, format!(r#"{{"level": "{level}"}}"#))?;
@@ -173,8 +173,7 @@ fn a_closed_stdout_is_logged_once_and_the_daemon_goes_on() -> Result<()> {
         // Still reloading and committing with nobody reading its events.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let saved: Value = serde_json::from_slice(&std::fs::read(&record)?)?;
-            if saved["version"] == i as u64 + 2 {
+            if crate::latest(&state, "c0")?.version == i as u64 + 2 {
                 break;
             }
             ensure!(
@@ -408,7 +407,12 @@ fn chaos_on_the_watched_tree_for_60_seconds() -> Result<()> {
             }
         }
     });
-    let record = dir.path().join(".hotreload/c.json");
+    let state = dir.path().join(".hotreload");
+    let in_force = || -> Value {
+        crate::latest(&state, "c")
+            .map(|r| crate::config_of(&r))
+            .unwrap_or_default()
+    };
     // Chaos starts once the component is up.
     let up = Instant::now() + Duration::from_secs(10);
     while lines_seen.load(Ordering::SeqCst) == 0 {
@@ -491,10 +495,10 @@ fn chaos_on_the_watched_tree_for_60_seconds() -> Result<()> {
             !bad_line.load(Ordering::SeqCst),
             "a stdout line that is not JSON"
         );
-        if let Ok(bytes) = std::fs::read(&record) {
-            let saved: Value = serde_json::from_slice(&bytes)?;
-            let level = saved["input"]["level"].as_str().unwrap_or("?").to_owned();
-            assert!(LEVELS.contains(&level.as_str()), "in force: {saved}");
+        let saved = in_force();
+        if !saved.is_null() {
+            let level = saved["level"].as_str().unwrap_or("?");
+            assert!(LEVELS.contains(&level), "in force: {saved}");
         }
     }
     // Still alive and answering: a good file is applied, and SIGTERM ends it.
@@ -503,11 +507,8 @@ fn chaos_on_the_watched_tree_for_60_seconds() -> Result<()> {
     write_atomic(r#"{"level": "error"}"#)?;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let saved: Value = std::fs::read(&record)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
-        if saved["input"]["level"] == "error" {
+        let saved = in_force();
+        if saved["level"] == "error" {
             break;
         }
         ensure!(

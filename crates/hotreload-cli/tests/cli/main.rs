@@ -12,6 +12,22 @@ use std::path::{Path, PathBuf};
 
 use hotreload::Settings;
 
+/// A component's latest revision in a state directory, read as
+/// `hotreload history` does (read-only, while a daemon may run).
+pub(crate) fn latest(state: &Path, component: &str) -> anyhow::Result<hotreload::state::Revision> {
+    let store = hotreload::state::Revisions::open_read_only(state)?
+        .ok_or_else(|| anyhow::anyhow!("no revision store in {}", state.display()))?;
+    let latest = store
+        .latest(component)?
+        .ok_or_else(|| anyhow::anyhow!("no revision of {component}"))?;
+    Ok(latest.revision)
+}
+
+/// A revision's configuration as a value.
+pub(crate) fn config_of(r: &hotreload::state::Revision) -> serde_json::Value {
+    serde_json::from_str(&r.config).expect("a revision's configuration is JSON")
+}
+
 /// Quiet period the daemon tests use.
 const DEBOUNCE_MS: u64 = 50;
 
