@@ -61,6 +61,9 @@ pub struct Event {
     /// For a member of a batch: the batch's id, shared by every member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<String>,
+    /// A dry run's event: what a reload would do; nothing was applied.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 /// What went wrong, as the handler or the host said it.

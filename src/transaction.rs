@@ -63,6 +63,8 @@ pub(crate) struct Context<'a> {
     pub(crate) fresh_instance_per_reload: bool,
     /// Hides secret values in what events show.
     pub(crate) redact: &'a Redactor,
+    /// False in a dry run: events are made, not recorded or logged.
+    pub(crate) record: bool,
 }
 
 /// One component: its handler, warm instance, limits, and what is in force.
@@ -250,7 +252,11 @@ impl ComponentState {
             handler_hash: self.handler.hash.clone(),
             from_version: a.source.from_version,
             batch: a.source.batch,
+            dry_run: !ctx.record,
         };
+        if !ctx.record {
+            return Arc::new(event);
+        }
         match end.outcome {
             Outcome::Applied | Outcome::Unchanged => tracing::info!(event = %event.summary()),
             Outcome::RestartRequired => tracing::info!(event = %event.summary()),
@@ -766,15 +772,11 @@ impl ComponentState {
     pub(crate) fn reject_input(
         &mut self,
         ctx: &Context<'_>,
-        kind: EventKind,
-        config_path: Option<String>,
+        source: RevisionSource,
         cause: Cause,
         message: String,
     ) -> Arc<Event> {
-        let a = self.attempt(RevisionSource {
-            path: config_path,
-            ..RevisionSource::of(kind)
-        });
+        let a = self.attempt(source);
         let end = Ending::failed(Outcome::Rejected, Phase::Parse, cause, host_error(message));
         self.event(ctx, a, end)
     }
@@ -908,6 +910,71 @@ pub(crate) fn effective_of(output: Option<String>, new: &Arc<Value>) -> Result<A
         Some(text) => serde_json::from_str::<Value>(&text)
             .map(Arc::new)
             .map_err(|e| format!("the effective configuration is not JSON: {e}")),
+    }
+}
+
+impl ComponentState {
+    /// A shadow of this component for a dry run: the same handler, limits
+    /// and configuration in force; no instance, subscribers of its own.
+    pub(crate) fn shadow(&self) -> ComponentState {
+        let effective = self
+            .committed
+            .as_ref()
+            .map_or_else(|| Arc::new(Value::Null), |c| c.effective.clone());
+        ComponentState {
+            name: self.name.clone(),
+            handler: self.handler.clone(),
+            instance: None,
+            limits: self.limits.clone(),
+            committed: self.committed.clone(),
+            pending: None,
+            degraded: false,
+            subscribers: Arc::new(Mutex::new(Subscribers::new(effective))),
+            support: None,
+            instances_created: 0,
+            base_version: self.base_version,
+        }
+    }
+
+    /// A dry run in this (shadow) component: a fresh instance is brought to
+    /// the configuration in force, as the live one is, then the reload is
+    /// prepared in it up to the commit. The event is what a real reload
+    /// would say (its fuel and time count the reload alone); nothing is
+    /// recorded, persisted or published.
+    pub(crate) fn dry_run(
+        &mut self,
+        ctx: &Context<'_>,
+        req: Request,
+    ) -> (Arc<Event>, Option<Arc<Value>>) {
+        let committed = self
+            .committed
+            .clone()
+            .expect("components are added with a configuration in force");
+        let mut a = self.attempt(req.source);
+        a.defer_commit = true;
+        let warm = self.fresh_instance(ctx, &mut a).and_then(|()| {
+            let instance = self.instance.as_mut().expect("fresh instance");
+            let r = instance.reload(&self.limits, None, &committed.input_text);
+            r.result.map(drop)
+        });
+        let end = match warm {
+            Err(e) => {
+                let mut error = error_of(&e);
+                error.message = format!(
+                    "a fresh instance could not be brought to the configuration in force: {}",
+                    error.message
+                );
+                Ending::failed(Outcome::Rejected, Phase::Instantiate, e.cause(), error)
+            }
+            Ok(()) => {
+                a.fuel = 0;
+                a.started = Instant::now();
+                self.reload_steps(ctx, &mut a, &committed, req.input)
+            }
+        };
+        self.instance = None;
+        let effective = end.effective.clone();
+        (self.event(ctx, a, end), effective)
     }
 }
 

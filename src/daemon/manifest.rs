@@ -22,6 +22,9 @@ pub struct ComponentDecl {
     pub config: PathBuf,
     /// Its limits, where they differ from the runtime's.
     pub limits: LimitOverrides,
+    /// Its group: components of one group whose files change within one
+    /// debounce window reload as one all-or-nothing batch.
+    pub group: Option<String>,
 }
 
 /// A loaded manifest.
@@ -57,6 +60,7 @@ struct Entry {
     reload_timeout_ms: Option<u64>,
     max_retries: Option<u32>,
     retry_interval_ms: Option<u64>,
+    group: Option<String>,
 }
 
 impl Manifest {
@@ -134,6 +138,7 @@ impl Manifest {
                     max_retries: e.max_retries,
                     retry_interval_ms: e.retry_interval_ms,
                 },
+                group: e.group,
             });
         }
         Ok(Manifest {

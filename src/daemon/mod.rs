@@ -117,10 +117,15 @@ impl Daemon {
                 }
             };
             self.runtime
-                .add_component(
-                    spec.limits(decl.limits.clone())
-                        .config_path(decl.config.display().to_string()),
-                )
+                .add_component({
+                    let spec = spec
+                        .limits(decl.limits.clone())
+                        .config_path(decl.config.display().to_string());
+                    match &decl.group {
+                        Some(g) => spec.group(g.clone()),
+                        None => spec,
+                    }
+                })
                 .await?;
         }
         if let Some(files) = files {

@@ -22,7 +22,7 @@ use crate::settings::{LimitOverrides, Settings};
 use crate::sources::{
     Change, ChangeSink, InputError, Origin, Payload, Source, SourceHandle, read_regular,
 };
-use crate::state::{Latest, Revision, Revisions, StateLock};
+use crate::state::{Latest, Revision, RevisionSource, Revisions, StateLock};
 use crate::transaction::{ComponentState, ConfigInput, Context, Request};
 
 /// Where a handler's WebAssembly comes from.
@@ -70,6 +70,7 @@ pub struct ComponentSpec {
     config: Result<ConfigInput, InputError>,
     limits: LimitOverrides,
     config_path: Option<String>,
+    group: Option<String>,
 }
 
 impl ComponentSpec {
@@ -85,6 +86,7 @@ impl ComponentSpec {
             config: Ok(config.into()),
             limits: LimitOverrides::default(),
             config_path: None,
+            group: None,
         }
     }
 
@@ -100,6 +102,15 @@ impl ComponentSpec {
             config: Err(why),
             ..ComponentSpec::new(name, handler, ConfigInput::Value(Value::Null))
         }
+    }
+
+    /// Puts the component in a group: changes of a group's components that
+    /// reach the apply loop within one debounce window (a Kubernetes
+    /// ConfigMap swap changes every file at once) reload as one
+    /// all-or-nothing batch ([`Runtime::reload_batch`]).
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.group = Some(group.into());
+        self
     }
 
     /// Overrides some of the runtime's limits for this component.
@@ -139,6 +150,8 @@ pub struct ComponentInfo {
 
 struct Slot {
     state: Arc<tokio::sync::Mutex<ComponentState>>,
+    /// The component's batch group, if any.
+    group: Option<String>,
     subscribers: Arc<Mutex<Subscribers>>,
     /// The effective configuration in force, for readers.
     current: watch::Receiver<Arc<Value>>,
@@ -183,6 +196,16 @@ impl Inner {
             rollback_on_failure: self.settings.rollback_on_failure,
             fresh_instance_per_reload: self.settings.fresh_instance_per_reload,
             redact: &self.redact,
+            record: true,
+        }
+    }
+
+    /// The context of a dry run: nothing recorded, nothing persisted.
+    fn dry_context(&self) -> Context<'_> {
+        Context {
+            revisions: None,
+            record: false,
+            ..self.context()
         }
     }
 
@@ -299,16 +322,78 @@ impl RuntimeBuilder {
 
 /// The apply loop: hands each change to its component's worker, so changes
 /// of one component are applied in order and components run in parallel.
-/// It holds the runtime weakly: it ends when the runtime is dropped.
+/// Configuration changes of a grouped component are held for one debounce
+/// window and applied with the rest of their group as one batch. It holds
+/// the runtime weakly: it ends when the runtime is dropped.
 async fn apply_loop(inner: Weak<Inner>, mut changes: mpsc::UnboundedReceiver<Change>) {
     let mut workers: HashMap<String, mpsc::UnboundedSender<Change>> = HashMap::new();
-    while let Some(change) = changes.recv().await {
-        let worker = workers.entry(change.component.clone()).or_insert_with(|| {
-            let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(component_worker(inner.clone(), rx));
-            tx
-        });
-        let _ = worker.send(change);
+    let mut group_workers: HashMap<String, mpsc::UnboundedSender<Vec<Change>>> = HashMap::new();
+    let mut held: HashMap<String, Vec<Change>> = HashMap::new();
+    let mut desired: HashMap<String, BTreeMap<String, Change>> = HashMap::new();
+    let (flush_tx, mut flush_rx) = mpsc::unbounded_channel::<String>();
+    loop {
+        tokio::select! {
+            change = changes.recv() => {
+                let Some(change) = change else { return };
+                let group = match &change.payload {
+                    // A handler swap is never part of a configuration batch.
+                    Payload::Handler(_) => None,
+                    _ => inner.upgrade().and_then(|i| {
+                        i.slot(&change.component).ok().and_then(|s| s.group.clone())
+                    }),
+                };
+                if let Some(group) = group {
+                    let pending = held.entry(group.clone()).or_default();
+                    if pending.is_empty() {
+                        let window = inner.upgrade().map_or(0, |i| i.settings.debounce_ms);
+                        let flush = flush_tx.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(std::time::Duration::from_millis(window)).await;
+                            let _ = flush.send(group);
+                        });
+                    }
+                    pending.push(change);
+                    continue;
+                }
+                let worker = workers.entry(change.component.clone()).or_insert_with(|| {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    tokio::spawn(component_worker(inner.clone(), rx));
+                    tx
+                });
+                let _ = worker.send(change);
+            }
+            Some(group) = flush_rx.recv() => {
+                let Some(changes) = held.remove(&group) else { continue };
+                // The group's desired state: the latest change of every
+                // member seen so far. A batch holds all of it, not only what
+                // changed in this window, so that after an aborted batch a
+                // later fix of one file brings the whole group along.
+                let state = desired.entry(group.clone()).or_default();
+                for change in changes {
+                    state.insert(change.component.clone(), change);
+                }
+                let members: Vec<Change> = state.values().cloned().collect();
+                let worker = group_workers.entry(group).or_insert_with(|| {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    tokio::spawn(group_worker(inner.clone(), rx));
+                    tx
+                });
+                let _ = worker.send(members);
+            }
+        }
+    }
+}
+
+async fn group_worker(inner: Weak<Inner>, mut batches: mpsc::UnboundedReceiver<Vec<Change>>) {
+    while let Some(members) = batches.recv().await {
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        match (Runtime { inner }).apply_group(members).await {
+            Ok(()) => {}
+            Err(Error::ShutDown) => return,
+            Err(e) => tracing::warn!("a group's batch: {e}"),
+        }
     }
 }
 
@@ -491,6 +576,7 @@ impl Runtime {
             return Err(Error::DuplicateComponent(spec.name));
         }
         let saved = self.saved(&spec.name).await;
+        let group = spec.group.clone();
         let handler = self.compile(&spec.name, spec.handler).await?;
         let name: Arc<str> = spec.name.as_str().into();
         let subscribers = Arc::new(Mutex::new(Subscribers::new(Arc::new(Value::Null))));
@@ -514,7 +600,7 @@ impl Runtime {
                 let request = Request::new(input, EventKind::Initial, config_path.clone());
                 let (state, event) = self.blocking(state, |s, ctx| s.load(ctx, request)).await?;
                 if state.committed.is_some() {
-                    return self.insert(spec.name, state, subscribers, event);
+                    return self.insert(spec.name, group, state, subscribers, event);
                 }
                 let cause = event.cause.unwrap_or(Cause::Invalid);
                 (state, event.summary(), cause, Some(event))
@@ -554,10 +640,14 @@ impl Runtime {
         );
         let (state, _) = self
             .blocking(state, move |s, ctx| {
-                s.reject_input(ctx, EventKind::Initial, config_path, cause, message)
+                let source = RevisionSource {
+                    path: config_path,
+                    ..RevisionSource::of(EventKind::Initial)
+                };
+                s.reject_input(ctx, source, cause, message)
             })
             .await?;
-        self.insert(spec.name, state, subscribers, restored)
+        self.insert(spec.name, group, state, subscribers, restored)
     }
 
     /// A component's latest revision, read off the async threads.
@@ -596,6 +686,7 @@ impl Runtime {
     fn insert(
         &self,
         name: String,
+        group: Option<String>,
         state: ComponentState,
         subscribers: Arc<Mutex<Subscribers>>,
         event: Arc<Event>,
@@ -606,6 +697,7 @@ impl Runtime {
             .watch_raw();
         let slot = Arc::new(Slot {
             state: Arc::new(tokio::sync::Mutex::new(state)),
+            group,
             subscribers,
             current,
         });
@@ -830,8 +922,12 @@ impl Runtime {
         cause: Cause,
         message: String,
     ) -> Result<Arc<Event>, Error> {
+        let source = RevisionSource {
+            path: config_path,
+            ..RevisionSource::of(kind)
+        };
         self.with_component(component, move |state, ctx| {
-            state.reject_input(ctx, kind, config_path, cause, message)
+            state.reject_input(ctx, source, cause, message)
         })
         .await
     }
@@ -1036,6 +1132,64 @@ impl Runtime {
         })
     }
 
+    /// A dry run: what reloading `component` with `config` would do,
+    /// prepared in a throw-away instance (brought to the configuration in
+    /// force first, as the live one is): outcome, plan (applied or
+    /// restart-required), effective configuration, changes, fuel and time
+    /// of the reload. The live instance, history and subscribers are not
+    /// touched; the subscribers are asked whether they would take the
+    /// effective configuration (a refusal is `rolled_back`, cause
+    /// `subscriber`, as it would be). The event has `dry_run: true` and is
+    /// not recorded.
+    ///
+    /// # Errors
+    /// [`Error::UnknownComponent`], [`Error::ShutDown`].
+    ///
+    /// Must be awaited inside a tokio runtime.
+    pub async fn dry_run(
+        &self,
+        component: &str,
+        config: impl Into<ConfigInput>,
+    ) -> Result<Arc<Event>, Error> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(Error::ShutDown);
+        }
+        let slot = self.inner.slot(component)?;
+        let mut shadow = slot.state.lock().await.shadow();
+        let inner = self.inner.clone();
+        let request = Request::new(config.into(), EventKind::Api, None);
+        let (event, effective) =
+            tokio::task::spawn_blocking(move || shadow.dry_run(&inner.dry_context(), request))
+                .await
+                .map_err(|e| Error::Panicked(e.to_string()))?;
+        // The subscribers are asked with the real effective configuration
+        // (the event shows it redacted).
+        let Some(effective) = effective.filter(|_| event.outcome == Outcome::Applied) else {
+            return Ok(event);
+        };
+        let refused = slot
+            .subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .stage(effective)
+            .err();
+        Ok(match refused {
+            None => event,
+            Some(message) => {
+                let mut e = (*event).clone();
+                e.outcome = Outcome::RolledBack;
+                e.failed_phase = Some(crate::outcome::Phase::Apply);
+                e.cause = Some(Cause::Subscriber);
+                e.error = Some(crate::events::EventError {
+                    message,
+                    field: None,
+                });
+                e.effective_config = None;
+                Arc::new(e)
+            }
+        })
+    }
+
     /// A component's kept revisions, newest first, at most `limit`.
     ///
     /// # Errors
@@ -1094,6 +1248,78 @@ impl Runtime {
                     .await
             }
         }
+    }
+
+    /// Applies a group's changes held over one debounce window as one
+    /// batch: the last change of each component counts; a file that cannot
+    /// be read or parsed aborts the whole batch (every member's event says
+    /// so, with the batch's id).
+    async fn apply_group(&self, changes: Vec<Change>) -> Result<(), Error> {
+        let mut last: BTreeMap<String, Change> = BTreeMap::new();
+        for change in changes {
+            last.insert(change.component.clone(), change);
+        }
+        let mut members = Vec::new();
+        let mut refused: Vec<(String, RevisionSource, Cause, String)> = Vec::new();
+        for (component, change) in last {
+            let kind = match change.origin {
+                Origin::File(_) => EventKind::FileChange,
+                Origin::Api => EventKind::Api,
+            };
+            let path = change.origin.label();
+            let source = RevisionSource {
+                path: path.clone(),
+                ..RevisionSource::of(kind)
+            };
+            match change.payload {
+                Payload::Config { bytes, format } => match format.decode(bytes) {
+                    Ok(input) => members.push((component, Request { input, source })),
+                    Err(e) => {
+                        let e = match &path {
+                            Some(p) => e.at(p),
+                            None => e,
+                        };
+                        refused.push((component, source, e.cause, e.message));
+                    }
+                },
+                Payload::Unreadable { cause, message } => {
+                    refused.push((component, source, cause, message));
+                }
+                Payload::Handler(_) => {
+                    self.apply(change).await?;
+                }
+            }
+        }
+        if refused.is_empty() {
+            if !members.is_empty() {
+                self.batch(members).await?;
+            }
+            return Ok(());
+        }
+        // One member's file is refused: no member is applied.
+        let id = self.inner.next_batch_id();
+        let names: Vec<String> = refused.iter().map(|r| format!("{:?}", r.0)).collect();
+        let why = format!(
+            "batch {id} aborted: the file of member {} was refused",
+            names.join(", ")
+        );
+        tracing::warn!(batch = %id, "{why}");
+        for (component, mut source, cause, message) in refused {
+            source.batch = Some(id.clone());
+            self.with_component(&component, move |state, ctx| {
+                state.reject_input(ctx, source, cause, message)
+            })
+            .await?;
+        }
+        for (component, mut req) in members {
+            req.source.batch = Some(id.clone());
+            let message = why.clone();
+            self.with_component(&component, move |state, ctx| {
+                state.reject_input(ctx, req.source, Cause::Batch, message)
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     /// Starts a source: what it sends is applied ([`Runtime::apply`]) by

@@ -67,7 +67,10 @@ async fn a_dry_run_of_a_restart_required_change_plans_a_restart() -> Result<()> 
     let e = rt.dry_run("plugin", json!({"enabled": false})).await?;
     assert_eq!(e.outcome, Outcome::RestartRequired, "{}", e.summary());
     let info = rt.components().await;
-    assert!(info[0].pending.is_none(), "a dry run leaves nothing pending");
+    assert!(
+        info[0].pending.is_none(),
+        "a dry run leaves nothing pending"
+    );
     Ok(())
 }
 
