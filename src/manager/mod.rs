@@ -330,7 +330,8 @@ async fn apply_loop(inner: Weak<Inner>, mut changes: mpsc::UnboundedReceiver<Cha
     let mut group_workers: HashMap<String, mpsc::UnboundedSender<Vec<Change>>> = HashMap::new();
     let mut held: HashMap<String, Vec<Change>> = HashMap::new();
     let mut desired: HashMap<String, BTreeMap<String, Change>> = HashMap::new();
-    let (flush_tx, mut flush_rx) = mpsc::unbounded_channel::<String>();
+    let (flush_tx, mut flush_rx) = mpsc::unbounded_channel::<(String, u64)>();
+    let mut quiet: HashMap<String, u64> = HashMap::new();
     loop {
         tokio::select! {
             change = changes.recv() => {
@@ -343,16 +344,18 @@ async fn apply_loop(inner: Weak<Inner>, mut changes: mpsc::UnboundedReceiver<Cha
                     }),
                 };
                 if let Some(group) = group {
-                    let pending = held.entry(group.clone()).or_default();
-                    if pending.is_empty() {
-                        let window = inner.upgrade().map_or(0, |i| i.settings.debounce_ms);
-                        let flush = flush_tx.clone();
-                        tokio::spawn(async move {
-                            tokio::time::sleep(std::time::Duration::from_millis(window)).await;
-                            let _ = flush.send(group);
-                        });
-                    }
-                    pending.push(change);
+                    // The group is flushed once it has been quiet for a
+                    // debounce window: every arrival starts the window again.
+                    held.entry(group.clone()).or_default().push(change);
+                    let arrivals = quiet.entry(group.clone()).or_insert(0);
+                    *arrivals += 1;
+                    let seen = *arrivals;
+                    let window = inner.upgrade().map_or(0, |i| i.settings.debounce_ms);
+                    let flush = flush_tx.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(std::time::Duration::from_millis(window)).await;
+                        let _ = flush.send((group, seen));
+                    });
                     continue;
                 }
                 let worker = workers.entry(change.component.clone()).or_insert_with(|| {
@@ -362,7 +365,11 @@ async fn apply_loop(inner: Weak<Inner>, mut changes: mpsc::UnboundedReceiver<Cha
                 });
                 let _ = worker.send(change);
             }
-            Some(group) = flush_rx.recv() => {
+            Some((group, seen)) = flush_rx.recv() => {
+                if quiet.get(&group) != Some(&seen) {
+                    // Something arrived since: its own timer flushes.
+                    continue;
+                }
                 let Some(changes) = held.remove(&group) else { continue };
                 // The group's desired state: the latest change of every
                 // member seen so far. A batch holds all of it, not only what

@@ -109,12 +109,101 @@ fn startup(c: &mut Criterion) {
     g.finish();
 }
 
+/// What the revision store adds, batches, rollback and dry runs.
+fn revisions(c: &mut Criterion) {
+    let rt = async_rt();
+    let mut g = c.benchmark_group("revisions");
+    g.sample_size(30);
+    // 10: a warm transaction with every commit written (synchronous=FULL),
+    // against the same without a state directory (3_whole_warm).
+    let mut plain = Alternating::new(bench::runtime_with_logging(Settings::default(), &rt));
+    g.bench_function("10_warm_no_store", |b| b.iter(|| plain.step()));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stored = Settings {
+        state_dir: Some(dir.path().to_owned()),
+        ..Settings::default()
+    };
+    let mut kept = Alternating::new(bench::runtime_with_logging(stored.clone(), &rt));
+    g.bench_function("10_warm_with_revision", |b| b.iter(|| kept.step()));
+    // 12: rollback_to end to end, alternating between two versions.
+    let runtime = kept.runtime().clone();
+    let head = rt.block_on(runtime.history("logging", 1)).expect("history")[0].version;
+    let mut back = [head - 1, head];
+    g.bench_function("12_rollback_to", |b| {
+        b.iter(|| {
+            let e = rt
+                .block_on(runtime.rollback_to("logging", back[0]))
+                .expect("rollback");
+            assert_eq!(e.outcome, hotreload::Outcome::Applied, "{}", e.summary());
+            back.swap(0, 1);
+            back[1] = e.version;
+        })
+    });
+    // 13: a dry run against a real reload of the same change.
+    let configs = [bench::config_1k_other(), CONFIG_1K.to_owned()];
+    let mut i = 0;
+    g.bench_function("13_dry_run", |b| {
+        b.iter(|| {
+            i ^= 1;
+            let e = rt
+                .block_on(plain.runtime().dry_run("logging", configs[i].clone()))
+                .expect("dry run");
+            assert!(
+                matches!(
+                    e.outcome,
+                    hotreload::Outcome::Applied | hotreload::Outcome::Unchanged
+                ),
+                "{}",
+                e.summary()
+            );
+        })
+    });
+    // 11: a batch of 10 components against 10 single reloads, stored.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runtime = hotreload::Runtime::new(Settings {
+        state_dir: Some(dir.path().to_owned()),
+        ..Settings::default()
+    })
+    .expect("runtime");
+    let names: Vec<String> = (0..10).map(|n| format!("c{n}")).collect();
+    for name in &names {
+        rt.block_on(runtime.add_component(hotreload::ComponentSpec::new(
+            name.as_str(),
+            hotreload_handlers::LOGGING,
+            CONFIG_1K,
+        )))
+        .expect("loads");
+    }
+    let mut i = 0;
+    g.bench_function("11_batch_of_10", |b| {
+        b.iter(|| {
+            i ^= 1;
+            let members = names.iter().map(|n| (n.clone(), configs[i].clone()));
+            let report = rt.block_on(runtime.reload_batch(members)).expect("batch");
+            assert_eq!(report.outcome, hotreload::Outcome::Applied);
+        })
+    });
+    g.bench_function("11_ten_single_reloads", |b| {
+        b.iter(|| {
+            i ^= 1;
+            for n in &names {
+                let e = runtime
+                    .reload_blocking(n, configs[i].clone())
+                    .expect("reload");
+                assert_eq!(e.outcome, hotreload::Outcome::Applied);
+            }
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     instance_and_calls,
     transactions,
     limits,
     file_change,
-    startup
+    startup,
+    revisions
 );
 criterion_main!(benches);

@@ -482,3 +482,133 @@ fn validate_and_run_name_what_is_wrong() {
     assert_eq!(code, 1);
     assert!(text.contains("absent.json"), "{text}");
 }
+
+/// A ConfigMap-like swap: every file of generation `generation` at once.
+fn swap_generation(dir: &Path, generation: u64) {
+    let data = dir.join(format!("..gen{generation}"));
+    std::fs::create_dir(&data).unwrap();
+    let level = ["trace", "debug", "info", "warn", "error"][(generation % 5) as usize];
+    for name in ["a", "b", "c"] {
+        let cfg = json!({"level": level, "fields": {"gen": generation.to_string()}});
+        std::fs::write(data.join(format!("{name}.json")), cfg.to_string()).unwrap();
+    }
+    let tmp = dir.join("..data_tmp");
+    std::os::unix::fs::symlink(format!("..gen{generation}"), &tmp).unwrap();
+    std::fs::rename(&tmp, dir.join("..data")).unwrap();
+    if generation > 1 {
+        let _ = std::fs::remove_dir_all(dir.join(format!("..gen{}", generation - 2)));
+    }
+}
+
+#[test]
+fn sigkill_during_batches_never_tears_a_batch_50_of_50() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    swap_generation(d, 0);
+    // A group is flushed one quiet debounce window after its last change:
+    // every file of one swap arrives within it.
+    let mut manifest = String::from("[runtime]\ndebounce_ms = 40\nretry_interval_ms = 1\n");
+    for name in ["a", "b", "c"] {
+        std::os::unix::fs::symlink(
+            format!("..data/{name}.json"),
+            d.join(format!("{name}.json")),
+        )
+        .unwrap();
+        manifest.push_str(&format!(
+            "[[component]]\nname = \"{name}\"\nhandler = \"bundled:logging\"\n\
+             config = \"{name}.json\"\ngroup = \"g\"\n"
+        ));
+    }
+    let manifest_path = d.join("hotreload.toml");
+    std::fs::write(&manifest_path, manifest).unwrap();
+    let state = d.join(".hotreload");
+    let mut seed: u64 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("seed {seed}");
+    let mut random = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let mut generation = 0;
+    let mut batches_seen = 0;
+    let mut split_swaps = 0;
+    for round in 0..50 {
+        let mut daemon = run(&manifest_path);
+        for _ in 0..3 {
+            let e = daemon.next(20);
+            assert!(
+                e["kind"] == "initial" || e["kind"] == "restart",
+                "round {round}: {e}"
+            );
+        }
+        // Swaps far enough apart to be one batch each (a swap is one batch
+        // when its files reach the daemon within a debounce window), the
+        // last cut off by SIGKILL at a random moment: while it is debounced,
+        // prepared, committed, or after.
+        let swaps = 1 + random(4);
+        for i in 0..swaps {
+            generation += 1;
+            swap_generation(d, generation);
+            if i + 1 < swaps {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        std::thread::sleep(Duration::from_micros(random(200_000)));
+        daemon.signal("KILL");
+        daemon.wait_exit(10);
+        drop(daemon);
+        // The store opens after every kill; each member's history has no gap
+        // and no duplicate; every batch's revisions (one SQLite transaction)
+        // hold one generation.
+        let store = hotreload::state::Revisions::open_read_only(&state)
+            .expect("the store opens")
+            .expect("a store");
+        let mut by_batch: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+        let mut heads = Vec::new();
+        for name in ["a", "b", "c"] {
+            let history = store.history(name, usize::MAX).expect("reads");
+            let versions: Vec<u64> = history.iter().map(|r| r.version).collect();
+            let expected: Vec<u64> = (0..versions.len() as u64)
+                .map(|i| versions[0] - i)
+                .collect();
+            assert_eq!(
+                versions, expected,
+                "round {round}: {name}: a gap or a duplicate"
+            );
+            for r in &history {
+                let cfg: Value = serde_json::from_str(&r.config).unwrap();
+                if let Some(b) = &r.source.batch {
+                    by_batch
+                        .entry(b.clone())
+                        .or_default()
+                        .push(cfg["fields"]["gen"].clone());
+                }
+            }
+            if history[0].source.batch.is_some() {
+                batches_seen += 1;
+            }
+            let cfg: Value = serde_json::from_str(&history[0].config).unwrap();
+            heads.push(cfg["fields"]["gen"].clone());
+        }
+        for (b, gens) in &by_batch {
+            assert!(
+                gens.iter().all(|g| *g == gens[0]),
+                "round {round}: batch {b} mixes generations {gens:?}"
+            );
+        }
+        if !heads.iter().all(|g| *g == heads[0]) {
+            // One swap's files reached the daemon further apart than a
+            // debounce window: two batches (docs/revisions.md says so).
+            split_swaps += 1;
+        }
+    }
+    eprintln!(
+        "50 rounds, {generation} swaps; {batches_seen} member heads came from batches; \
+         {split_swaps} kills left the members' heads on two generations"
+    );
+    assert!(batches_seen > 0, "no batch was ever committed");
+}
