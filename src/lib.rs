@@ -74,6 +74,7 @@ mod manager;
 mod outcome;
 mod probe;
 mod redact;
+pub mod replay;
 mod sandbox;
 mod settings;
 pub mod sources;
@@ -85,7 +86,8 @@ pub use crate::diff::{Change, ChangeOp, diff};
 pub use crate::error::Error;
 pub use crate::events::{ComponentStats, Event, EventError, EventsAfter, Stats};
 pub use crate::manager::{
-    BatchReport, ComponentInfo, ComponentSpec, HandlerSource, Runtime, RuntimeBuilder,
+    BatchReport, ComponentInfo, ComponentSpec, HandlerDryRun, HandlerSource, Runtime,
+    RuntimeBuilder,
 };
 pub use crate::outcome::{Cause, EventKind, HandlerFailure, Outcome, Phase, SupportLevel};
 pub use crate::probe::{Probe, ProbeCall};

@@ -57,6 +57,7 @@ pub(crate) fn probe_sandbox(
         pool_instances: 4,
         cache_dir,
         cache_max_bytes: Settings::default().cache_max_mib << 20,
+        replay_clock: None,
     }
 }
 

@@ -90,6 +90,9 @@ pub struct Settings {
     /// store (the oldest are deleted past it, with handler code no kept
     /// revision uses). At least 1.
     pub keep_revisions: u64,
+    /// Events whose inputs are kept in the revision store for
+    /// `hotreload replay` (the oldest are deleted past it).
+    pub keep_events: u64,
 }
 
 impl Default for Settings {
@@ -120,6 +123,7 @@ impl Default for Settings {
             redact_keys: crate::redact::default_keys(),
             config_roots: Vec::new(),
             keep_revisions: 100,
+            keep_events: 10_000,
         }
     }
 }

@@ -65,6 +65,8 @@ pub(crate) struct Context<'a> {
     pub(crate) redact: &'a Redactor,
     /// False in a dry run: events are made, not recorded or logged.
     pub(crate) record: bool,
+    /// Where each event's replay record goes, with a revision store.
+    pub(crate) replays: Option<&'a crate::replay::ReplaySink>,
 }
 
 /// One component: its handler, warm instance, limits, and what is in force.
@@ -112,6 +114,12 @@ struct Attempt {
     /// in `ready`.
     defer_commit: bool,
     ready: Option<Ready>,
+    /// For the replay record: the texts the handler saw, how the attempt
+    /// ran, and the handler that ran it when it is not the one in force.
+    old_text: Option<Arc<str>>,
+    new_text: Option<Arc<str>>,
+    mode: crate::replay::ReplayMode,
+    ran: Option<Arc<CompiledHandler>>,
     old: Option<Arc<Value>>,
     new: Option<Arc<Value>>,
     retries: u32,
@@ -185,6 +193,7 @@ fn parse_into(
         )
     })?;
     a.new = Some(new.clone());
+    a.new_text = Some(text.clone());
     Ok((new, text))
 }
 
@@ -219,6 +228,18 @@ pub(crate) fn parse(input: ConfigInput, limit: usize) -> Result<(Arc<Value>, Arc
 impl ComponentState {
     fn event(&self, ctx: &Context<'_>, a: Attempt, end: Ending) -> Arc<Event> {
         let redact = ctx.redact;
+        let replay = ctx.replays.filter(|_| ctx.record).and_then(|sink| {
+            let new_text = a.new_text.clone()?;
+            let ran = a.ran.clone().unwrap_or_else(|| self.handler.clone());
+            Some((
+                sink,
+                new_text,
+                ran,
+                a.old_text.clone(),
+                a.mode,
+                end.effective.clone(),
+            ))
+        });
         let changes = match (&a.old, &a.new) {
             (Some(old), Some(new)) => diff(old, new)
                 .into_iter()
@@ -262,7 +283,27 @@ impl ComponentState {
             Outcome::RestartRequired => tracing::info!(event = %event.summary()),
             _ => tracing::warn!(event = %event.summary()),
         }
-        ctx.events.record(event, self.support)
+        let event = ctx.events.record(event, self.support);
+        if let Some((sink, new_text, ran, old_text, mode, effective)) = replay {
+            let record = crate::replay::ReplayRecord {
+                event_id: event.id,
+                timestamp: event.timestamp.clone(),
+                component: event.component.clone(),
+                kind: event.kind,
+                mode,
+                handler_hash: ran.hash.clone(),
+                old_config: old_text.map(|t| t.to_string()),
+                new_config: Some(new_text.to_string()),
+                limits: (&self.limits).into(),
+                retries: event.retries,
+                outcome: event.outcome,
+                cause: event.cause,
+                failed_phase: event.failed_phase,
+                effective: effective.map(|e| (*e).clone()),
+            };
+            sink.send(record, ran.wasm.clone());
+        }
+        event
     }
 
     fn fresh_instance(&mut self, ctx: &Context<'_>, a: &mut Attempt) -> Result<(), CallFailure> {
@@ -468,6 +509,7 @@ impl ComponentState {
     /// The first load: a fresh instance, validate, `reload(none, new)`, commit.
     pub(crate) fn load(&mut self, ctx: &Context<'_>, req: Request) -> Arc<Event> {
         let mut a = self.attempt(req.source);
+        a.mode = crate::replay::ReplayMode::Load;
         let end = self.load_steps(ctx, &mut a, req.input);
         self.event(ctx, a, end)
     }
@@ -761,6 +803,10 @@ impl ComponentState {
             source,
             defer_commit: false,
             ready: None,
+            old_text: self.committed.as_ref().map(|c| c.input_text.clone()),
+            new_text: None,
+            mode: crate::replay::ReplayMode::Reload,
+            ran: None,
             old: self.committed.as_ref().map(|c| c.input.clone()),
             new: None,
             retries: 0,
@@ -801,6 +847,9 @@ impl ComponentState {
             .expect("components are added with a configuration in force");
         let mut a = self.attempt(RevisionSource::of(EventKind::HandlerSwap));
         a.new = Some(committed.input.clone());
+        a.new_text = Some(committed.input_text.clone());
+        a.mode = crate::replay::ReplayMode::Load;
+        a.ran = Some(handler.clone());
         // The same bytes again (a file restored, touched, copied over
         // itself): nothing to swap, no new version.
         let end = if handler.hash == self.handler.hash && !self.degraded {
@@ -829,6 +878,8 @@ impl ComponentState {
         req: Request,
     ) -> Arc<Event> {
         let mut a = self.attempt(req.source);
+        a.mode = crate::replay::ReplayMode::Load;
+        a.ran = Some(handler.clone());
         let end = match parse_into(&mut a, req.input, self.limits.output_bytes) {
             Ok((new, text)) => self.swap_steps(ctx, &mut a, new, text, handler),
             Err(end) => end,

@@ -172,6 +172,8 @@ struct Inner {
     lock: Mutex<Option<StateLock>>,
     /// Batches made so far.
     batches: std::sync::atomic::AtomicU64,
+    /// Where events' replay records go (with a revision store).
+    replays: Option<crate::replay::ReplaySink>,
 }
 
 impl Inner {
@@ -197,6 +199,7 @@ impl Inner {
             fresh_instance_per_reload: self.settings.fresh_instance_per_reload,
             redact: &self.redact,
             record: true,
+            replays: self.replays.as_ref(),
         }
     }
 
@@ -205,6 +208,7 @@ impl Inner {
         Context {
             revisions: None,
             record: false,
+            replays: None,
             ..self.context()
         }
     }
@@ -241,6 +245,34 @@ pub struct BatchReport {
     pub events: Vec<Arc<Event>>,
 }
 
+/// What a candidate handler would do ([`Runtime::dry_run_handler`]).
+#[derive(Debug, Clone)]
+pub struct HandlerDryRun {
+    /// The candidate's SHA-256.
+    pub handler_hash: String,
+    /// Loading the configuration in force, as a swap would.
+    pub in_force: Arc<Event>,
+    /// From the configuration in force to each of the last 20 distinct
+    /// configurations in history (newest first, by version): `applied`,
+    /// `rejected` with the field, `restart_required`. Empty when the
+    /// candidate refuses the configuration in force.
+    pub history: Vec<(u64, Arc<Event>)>,
+}
+
+impl HandlerDryRun {
+    /// Whether a swap would take the candidate and it accepts (in place or
+    /// with a restart) every configuration tried.
+    pub fn accepts_all(&self) -> bool {
+        self.in_force.outcome == Outcome::Applied
+            && self.history.iter().all(|(_, e)| {
+                matches!(
+                    e.outcome,
+                    Outcome::Applied | Outcome::Unchanged | Outcome::RestartRequired
+                )
+            })
+    }
+}
+
 /// Builds a [`Runtime`].
 #[derive(Debug, Default)]
 pub struct RuntimeBuilder {
@@ -275,6 +307,7 @@ impl RuntimeBuilder {
                 .unwrap_or(Settings::DEFAULT_POOL_INSTANCES),
             cache_dir: self.settings.cache_dir(),
             cache_max_bytes: self.settings.cache_max_mib.saturating_mul(1 << 20),
+            replay_clock: None,
         })?;
         // The lock first: a second runtime on this directory touches nothing.
         let lock = match &self.settings.state_dir {
@@ -290,10 +323,12 @@ impl RuntimeBuilder {
                 Some(Arc::new(Revisions::open(
                     dir,
                     self.settings.keep_revisions,
+                    self.settings.keep_events,
                 )?))
             }
             None => None,
         };
+        let replays = revisions.clone().map(crate::replay::ReplaySink::start);
         let s = &self.settings;
         let events = EventStore::new(
             s.event_store_events as usize,
@@ -315,6 +350,7 @@ impl RuntimeBuilder {
                 redact,
                 lock: Mutex::new(lock),
                 batches: std::sync::atomic::AtomicU64::new(0),
+                replays,
             }),
         })
     }
@@ -1197,6 +1233,88 @@ impl Runtime {
         })
     }
 
+    /// A canary for handler code: a candidate handler is tried, in
+    /// throw-away instances, against the configuration in force (would a
+    /// swap take it?) and, from there, against each of the component's last
+    /// 20 distinct configurations in history (would it accept that change,
+    /// refuse it — with the field — or need a restart for it?). Nothing
+    /// live is touched; the events have `dry_run: true`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownComponent`], [`Error::HandlerLoad`] when the
+    /// candidate cannot be loaded, [`Error::ShutDown`]. Without a
+    /// `state_dir` there is no history: only the configuration in force is
+    /// tried.
+    ///
+    /// Must be awaited inside a tokio runtime.
+    pub async fn dry_run_handler(
+        &self,
+        component: &str,
+        handler: HandlerSource,
+    ) -> Result<HandlerDryRun, Error> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(Error::ShutDown);
+        }
+        let slot = self.inner.slot(component)?;
+        let candidate = self.compile(component, handler).await?;
+        let history = match &self.inner.revisions {
+            Some(_) => self.history(component, 200).await?,
+            None => Vec::new(),
+        };
+        let mut shadow = slot.state.lock().await.shadow();
+        let in_force_text = shadow
+            .committed
+            .as_ref()
+            .map(|c| c.input_text.to_string())
+            .unwrap_or_default();
+        // The last 20 distinct configurations other than the one in force.
+        let mut seen = std::collections::HashSet::new();
+        seen.insert(in_force_text.clone());
+        let past: Vec<(u64, String)> = history
+            .into_iter()
+            .filter(|r| seen.insert(r.config.clone()))
+            .take(20)
+            .map(|r| (r.version, r.config))
+            .collect();
+        let inner = self.inner.clone();
+        let hash = candidate.hash.clone();
+        tokio::task::spawn_blocking(move || {
+            let ctx = inner.dry_context();
+            shadow.handler = candidate;
+            shadow.committed = None;
+            let in_force = shadow.load(
+                &ctx,
+                Request::new(
+                    ConfigInput::Json(in_force_text),
+                    EventKind::HandlerSwap,
+                    None,
+                ),
+            );
+            shadow.instance = None;
+            let history = if shadow.committed.is_some() {
+                past.into_iter()
+                    .map(|(version, text)| {
+                        let mut try_one = shadow.shadow();
+                        let (event, _) = try_one.dry_run(
+                            &ctx,
+                            Request::new(ConfigInput::Json(text), EventKind::Api, None),
+                        );
+                        (version, event)
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            HandlerDryRun {
+                handler_hash: hash,
+                in_force,
+                history,
+            }
+        })
+        .await
+        .map_err(|e| Error::Panicked(e.to_string()))
+    }
+
     /// A component's kept revisions, newest first, at most `limit`.
     ///
     /// # Errors
@@ -1378,6 +1496,10 @@ impl Runtime {
         for slot in slots {
             let mut state = slot.state.lock().await;
             state.instance = None;
+        }
+        // The replay records of every event so far are written.
+        if let Some(replays) = &self.inner.replays {
+            replays.close();
         }
         // Nothing more is written: another runtime may take the directory.
         self.inner

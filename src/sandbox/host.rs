@@ -30,18 +30,35 @@ pub(crate) struct HostState {
 }
 
 impl HostState {
-    pub(crate) fn new(component: Arc<str>, limits: &Limits) -> Self {
+    pub(crate) fn new(
+        component: Arc<str>,
+        limits: &Limits,
+        replay_clock: Option<std::time::SystemTime>,
+    ) -> Self {
         let stdout = CapturedOutput::new(limits.captured_output_bytes);
         let stderr = CapturedOutput::new(limits.captured_output_bytes);
         // No preopens, no environment, no arguments, no stdin, no sockets.
-        let wasi = WasiCtx::builder()
+        let mut builder = WasiCtx::builder();
+        builder
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
-            .socket_addr_check(|_, _| Box::pin(async { false }))
-            .build();
+            .socket_addr_check(|_, _| Box::pin(async { false }));
+        if let Some(start) = replay_clock {
+            // A replay: the same clock readings and random bytes every time.
+            let since_epoch = start
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            builder
+                .wall_clock(SteppingWall(std::cell::Cell::new(since_epoch)))
+                .monotonic_clock(SteppingMonotonic(std::cell::Cell::new(0)))
+                .secure_random(wasmtime_wasi::Deterministic::new((0..=255).collect()))
+                .insecure_random(wasmtime_wasi::Deterministic::new((0..=255).rev().collect()))
+                .insecure_random_seed(0);
+        }
+        let wasi = builder.build();
         HostState {
             wasi,
             table: ResourceTable::new(),
@@ -57,6 +74,35 @@ impl HostState {
             deadline: Instant::now(),
             armed: None,
         }
+    }
+}
+
+/// A replay's wall clock: starts at the event's time, one microsecond later
+/// at every reading.
+struct SteppingWall(std::cell::Cell<std::time::Duration>);
+
+impl wasmtime_wasi::HostWallClock for SteppingWall {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(1)
+    }
+    fn now(&self) -> std::time::Duration {
+        let now = self.0.get() + std::time::Duration::from_micros(1);
+        self.0.set(now);
+        now
+    }
+}
+
+/// A replay's monotonic clock: from 0, one microsecond later at every reading.
+struct SteppingMonotonic(std::cell::Cell<u64>);
+
+impl wasmtime_wasi::HostMonotonicClock for SteppingMonotonic {
+    fn resolution(&self) -> u64 {
+        1_000
+    }
+    fn now(&self) -> u64 {
+        let now = self.0.get() + 1_000;
+        self.0.set(now);
+        now
     }
 }
 

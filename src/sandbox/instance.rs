@@ -75,7 +75,10 @@ impl CompiledHandler {
         component: Arc<str>,
         limits: &Limits,
     ) -> CallReport<HandlerInstance> {
-        let mut store = Store::new(sandbox.engine(), HostState::new(component, limits));
+        let mut store = Store::new(
+            sandbox.engine(),
+            HostState::new(component, limits, sandbox.inner.replay_clock),
+        );
         store.limiter(|s| &mut s.limiter);
         if sandbox.inner.options.epoch_interruption {
             store.epoch_deadline_callback(|ctx| {

@@ -59,6 +59,8 @@ struct SandboxInner {
     watchdog: Option<Watchdog>,
     /// Where compiled handlers are kept across restarts, if anywhere.
     cache: Option<CodeCache>,
+    /// Deterministic clocks and random numbers, for a replay.
+    pub(crate) replay_clock: Option<std::time::SystemTime>,
 }
 
 /// How to build a sandbox.
@@ -69,6 +71,9 @@ pub(crate) struct SandboxConfig {
     pub(crate) pool_instances: u32,
     pub(crate) cache_dir: Option<PathBuf>,
     pub(crate) cache_max_bytes: u64,
+    /// For a replay: handlers see clocks that start at this time and
+    /// advance one microsecond per reading, and fixed random bytes.
+    pub(crate) replay_clock: Option<std::time::SystemTime>,
 }
 
 /// A handler compiled and linked once, ready to be instantiated many times.
@@ -153,6 +158,7 @@ impl Sandbox {
                 options,
                 watchdog,
                 cache,
+                replay_clock: cfg.replay_clock,
             }),
         })
     }

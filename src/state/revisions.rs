@@ -122,6 +122,7 @@ pub struct Revisions {
     path: PathBuf,
     conn: Mutex<Connection>,
     keep: u64,
+    keep_events: u64,
 }
 
 fn sql_error(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -152,7 +153,8 @@ fn i(v: u64) -> i64 {
 
 impl Revisions {
     /// Opens (or creates) the store in the state directory `dir`, keeping
-    /// the last `keep` revisions of each component (at least 1). Last-known-good
+    /// the last `keep` revisions of each component (at least 1) and the
+    /// replay records of the last `keep_events` events. Last-known-good
     /// records of an older release (`<component>.json`) are imported once
     /// and renamed `<component>.json.imported`.
     ///
@@ -160,7 +162,7 @@ impl Revisions {
     /// [`Error::Record`] naming the database when it is damaged, not a
     /// database, or from a newer release; [`Error::StateDir`]-like I/O
     /// errors as [`Error::Record`] too.
-    pub fn open(dir: &Path, keep: u64) -> Result<Revisions, Error> {
+    pub fn open(dir: &Path, keep: u64, keep_events: u64) -> Result<Revisions, Error> {
         let path = dir.join(DATABASE);
         let conn = Connection::open(&path).map_err(|e| damaged(sql_error(&path, e)))?;
         // Configurations may hold secrets: the owner alone reads them (the
@@ -173,6 +175,7 @@ impl Revisions {
         let store = Revisions {
             conn: Mutex::new(conn),
             keep: keep.max(1),
+            keep_events,
             path,
         };
         store.prepare_schema().map_err(damaged)?;
@@ -200,6 +203,7 @@ impl Revisions {
         let store = Revisions {
             conn: Mutex::new(conn),
             keep: u64::MAX,
+            keep_events: u64::MAX,
             path,
         };
         store.check_schema().map_err(damaged)?;
@@ -261,6 +265,13 @@ impl Revisions {
                  pending TEXT
              );
              CREATE TABLE IF NOT EXISTS handlers (hash TEXT PRIMARY KEY, wasm BLOB NOT NULL);
+             CREATE TABLE IF NOT EXISTS replays (
+                 seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                 event_id INTEGER NOT NULL,
+                 timestamp TEXT NOT NULL,
+                 record TEXT NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS replays_by_event ON replays (event_id);
              INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', 1);",
         )
         .map_err(|e| self.err(e))?;
@@ -390,7 +401,8 @@ impl Revisions {
                 .map_err(|e| self.err(e))?;
             if pruned > 0 {
                 tx.execute(
-                    "DELETE FROM handlers WHERE hash NOT IN (SELECT DISTINCT handler_hash FROM revisions)",
+                    "DELETE FROM handlers WHERE hash NOT IN (SELECT DISTINCT handler_hash FROM revisions)
+                     AND hash NOT IN (SELECT DISTINCT json_extract(record, '$.handler_hash') FROM replays)",
                     [],
                 )
                 .map_err(|e| self.err(e))?;
@@ -548,6 +560,67 @@ impl Revisions {
             .query_row("SELECT wasm FROM handlers WHERE hash = ?1", [hash], |r| {
                 r.get(0)
             })
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Keeps what is needed to replay events (JSON records), with the code
+    /// of the handlers they ran, keeping the last `keep_events`.
+    pub(crate) fn write_replays(
+        &self,
+        records: &[(u64, String, String)],
+        handlers: &[(String, std::sync::Arc<[u8]>)],
+    ) -> Result<(), Error> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        for (hash, wasm) in handlers {
+            tx.execute(
+                "INSERT OR IGNORE INTO handlers (hash, wasm) VALUES (?1, ?2)",
+                params![hash, &wasm[..]],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        for (id, timestamp, record) in records {
+            tx.execute(
+                "INSERT INTO replays (event_id, timestamp, record) VALUES (?1, ?2, ?3)",
+                params![i(*id), timestamp, record],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        let pruned = tx
+            .execute(
+                "DELETE FROM replays WHERE seq <= (SELECT MAX(seq) FROM replays) - ?1",
+                params![i(self.keep_events)],
+            )
+            .map_err(|e| self.err(e))?;
+        if pruned > 0 {
+            tx.execute(
+                "DELETE FROM handlers WHERE hash NOT IN (SELECT DISTINCT handler_hash FROM revisions)
+                 AND hash NOT IN (SELECT DISTINCT json_extract(record, '$.handler_hash') FROM replays)",
+                [],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// The replay record (JSON) of event `event_id` — of the latest run
+    /// that had such an event, or the one at `timestamp`.
+    ///
+    /// # Errors
+    /// [`Error::Record`] when the database cannot be read.
+    pub fn replay_record(
+        &self,
+        event_id: u64,
+        timestamp: Option<&str>,
+    ) -> Result<Option<String>, Error> {
+        self.conn()
+            .query_row(
+                "SELECT record FROM replays WHERE event_id = ?1 AND (?2 IS NULL OR timestamp = ?2)
+                 ORDER BY seq DESC LIMIT 1",
+                params![i(event_id), timestamp],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|e| self.err(e))
     }

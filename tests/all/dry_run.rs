@@ -97,3 +97,62 @@ async fn a_dry_run_asks_the_subscribers() -> Result<()> {
     assert_eq!(e.cause, Some(Cause::Subscriber));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_candidate_handler_is_tried_against_history() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let rt = Runtime::new(Settings {
+        state_dir: Some(dir.path().to_owned()),
+        ..crate::settings()
+    })?;
+    // History on the chaos handler, which takes anything: one configuration
+    // the logging handler would refuse, some it would take.
+    rt.add_component(ComponentSpec::new(
+        "c",
+        hotreload_handlers::CHAOS,
+        r#"{"level": "info"}"#,
+    ))
+    .await?;
+    rt.reload("c", json!({"level": "loud"})).await?;
+    rt.reload("c", json!({"level": "debug"})).await?;
+    rt.reload("c", json!({"level": "warn"})).await?;
+    let in_force = rt.current("c")?;
+    let recorded = rt.events().len();
+
+    let report = rt
+        .dry_run_handler("c", hotreload_handlers::LOGGING.into())
+        .await?;
+    assert_eq!(
+        report.in_force.outcome,
+        Outcome::Applied,
+        "{}",
+        report.in_force.summary()
+    );
+    assert!(report.in_force.dry_run);
+    let by_version: Vec<(u64, Outcome)> = report
+        .history
+        .iter()
+        .map(|(v, e)| (*v, e.outcome))
+        .collect();
+    // Versions 3, 2, 1 (4, in force, is not tried twice); 2 is refused.
+    assert_eq!(
+        by_version,
+        [
+            (3, Outcome::Applied),
+            (2, Outcome::Rejected),
+            (1, Outcome::Applied)
+        ]
+    );
+    let refused = &report.history[1].1;
+    assert_eq!(
+        refused.error.as_ref().and_then(|e| e.field.as_deref()),
+        Some("/level")
+    );
+    assert!(!report.accepts_all());
+    // Nothing changed: the handler, the configuration, the events.
+    assert_eq!(rt.current("c")?, in_force);
+    assert_eq!(rt.events().len(), recorded);
+    let e = rt.reload("c", json!({"level": "loud"})).await?;
+    assert_eq!(e.outcome, Outcome::Applied, "chaos is still the handler");
+    Ok(())
+}

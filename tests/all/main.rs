@@ -18,6 +18,7 @@ mod load;
 mod loading;
 mod logs;
 mod properties;
+mod replay;
 mod revisions;
 mod sandbox;
 mod subscribers;

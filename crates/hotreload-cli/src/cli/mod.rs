@@ -5,6 +5,7 @@ mod conform_cmd;
 mod daemon_cmd;
 mod history_cmd;
 mod printer;
+mod replay_cmd;
 mod scenarios;
 mod try_cmd;
 
@@ -62,6 +63,13 @@ enum Command {
     /// Exit status: 0; 2 when the manifest, the store or a version cannot
     /// be read.
     History(history_cmd::HistoryArgs),
+    /// Run a recorded event again, in a fresh instance with deterministic
+    /// clocks and random numbers, and say whether its outcome, cause and
+    /// effective configuration come out the same.
+    ///
+    /// Exit status: 0 the same; 1 different; 2 it cannot be replayed (no
+    /// record, the handler's code no longer kept).
+    Replay(replay_cmd::ReplayArgs),
     /// Run the built-in scenario suite against the bundled handlers.
     Test {
         /// Print each scenario's events as well.
@@ -103,6 +111,7 @@ pub fn run_sync(cli: Cli) -> Result<ExitCode, Cli> {
         Command::Bench(args) => Ok(bench_cmd::run(args)),
         Command::Conform(args) => Ok(conform_cmd::run(args)),
         Command::History(args) => Ok(history_cmd::run(args)),
+        Command::Replay(args) => Ok(replay_cmd::run(args)),
         command => Err(Cli { command }),
     }
 }
@@ -116,7 +125,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         } => daemon_cmd::run(&manifest, events_format).await,
         Command::Validate { manifest } => daemon_cmd::validate(&manifest).await,
         Command::Test { verbose } => scenarios::run(verbose).await,
-        Command::Bench(_) | Command::Conform(_) | Command::History(_) => {
+        Command::Bench(_) | Command::Conform(_) | Command::History(_) | Command::Replay(_) => {
             unreachable!("run_sync runs these outside the async runtime")
         }
     }

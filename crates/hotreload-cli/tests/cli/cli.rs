@@ -343,3 +343,57 @@ fn conform_exits_2_on_usage_errors() {
     let out = hotreload(&["conform"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn replay_exits_0_when_the_same_1_when_not_2_when_it_cannot() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let state = dir.path().join("state");
+    let (applied, rejected) = tokio::runtime::Runtime::new()?.block_on(async {
+        let rt = hotreload::Runtime::new(hotreload::Settings {
+            state_dir: Some(state.clone()),
+            ..crate::settings()
+        })?;
+        rt.add_component(hotreload::ComponentSpec::new(
+            "logging",
+            hotreload_handlers::LOGGING,
+            r#"{"level": "info"}"#,
+        ))
+        .await?;
+        let applied = rt
+            .reload("logging", serde_json::json!({"level": "debug"}))
+            .await?;
+        let rejected = rt
+            .reload("logging", serde_json::json!({"level": "loud"}))
+            .await?;
+        rt.shutdown().await;
+        anyhow::Ok((applied, rejected))
+    })?;
+    let state_arg = state.display().to_string();
+    let replay = |args: &[&str]| -> Result<Output> {
+        let mut all = vec!["replay", state_arg.as_str()];
+        all.extend_from_slice(args);
+        Ok(hotreload(&all))
+    };
+    for id in [applied.id, rejected.id] {
+        let out = replay(&[&id.to_string(), "--json"])?;
+        let report: Value = serde_json::from_slice(&out.stdout)?;
+        assert_eq!(out.status.code(), Some(0), "{report}");
+        assert_eq!(report["same"], true, "{report}");
+    }
+    // An event file (as the daemon prints it) that says something else.
+    let mut event = serde_json::to_value(&*rejected)?;
+    event["outcome"] = "applied".into();
+    let file = dir.path().join("event.json");
+    std::fs::write(&file, event.to_string())?;
+    let out = replay(&["--event", file.to_str().unwrap()])?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("differs: outcome"), "{text}");
+    // No such event; not a state directory.
+    let out = replay(&["4242"])?;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no replay record of event 4242"));
+    let out = hotreload(&["replay", dir.path().join("nope").to_str().unwrap(), "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    Ok(())
+}
