@@ -114,6 +114,11 @@ pub struct ReplayRecord {
 
 /// Hands replay records to a writer thread, which keeps them in the store
 /// in batches, off the transaction's path.
+/// Largest replay record kept (old and new configuration, effective
+/// configuration, as JSON): an event with larger configurations is not kept
+/// for replay, so the store stays bounded at `keep_events` times this.
+pub const MAX_RECORD_BYTES: usize = 256 << 10;
+
 /// A record with the code of the handler it ran.
 type Pending = (ReplayRecord, Arc<[u8]>);
 
@@ -143,6 +148,13 @@ impl ReplaySink {
                             handlers.push((record.handler_hash.clone(), wasm));
                         }
                         match serde_json::to_string(&record) {
+                            Ok(json) if json.len() > MAX_RECORD_BYTES => {
+                                tracing::debug!(
+                                    event = record.event_id,
+                                    "not kept for replay: {} bytes of configuration",
+                                    json.len()
+                                );
+                            }
                             Ok(json) => {
                                 records.push((record.event_id, record.timestamp, json));
                             }

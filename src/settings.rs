@@ -91,7 +91,8 @@ pub struct Settings {
     /// revision uses). At least 1.
     pub keep_revisions: u64,
     /// Events whose inputs are kept in the revision store for
-    /// `hotreload replay` (the oldest are deleted past it).
+    /// `hotreload replay` (the oldest are deleted past it); an event whose
+    /// record would exceed 256 KiB (large configurations) is not kept.
     pub keep_events: u64,
 }
 
@@ -123,7 +124,7 @@ impl Default for Settings {
             redact_keys: crate::redact::default_keys(),
             config_roots: Vec::new(),
             keep_revisions: 100,
-            keep_events: 10_000,
+            keep_events: 1_000,
         }
     }
 }

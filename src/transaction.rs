@@ -1,6 +1,23 @@
-//! The reload transaction of one component: parse, unchanged?, validate,
-//! decide, reload, apply, commit — or roll back. Runs on a blocking thread
-//! with the component's lock held, so reloads of one component are serial.
+//! The reload transaction of one component, in two steps:
+//!
+//! - **prepare** — parse, unchanged?, validate, decide (support level,
+//!   `can-reload`), `reload` in the handler's instance, the effective
+//!   configuration. It has no effect outside the sandbox.
+//! - **commit** — subscribers stage the value, the revision is written
+//!   (one SQLite transaction), subscribers get it — or **abort**: the
+//!   handler rolls back, or a cut-off instance is replaced by a fresh one
+//!   brought back to the configuration in force ([`ComponentState::recover`]).
+//!
+//! A load, a handler swap and a rollback to another handler prepare in a
+//! fresh instance (`validate`, `reload(none, new)`: [`prepare_load`]); a
+//! reload, a rollback to a version of the same handler, a batch member and a
+//! dry run prepare in the warm instance from the configuration in force. A
+//! batch prepares every member and then commits all or aborts all; a dry
+//! run prepares in a throw-away instance and never commits. Every failure is
+//! one [`Failure`] `{phase, cause, error}`; every handler call goes through
+//! [`Attempt::call`] (its fuel counted) or [`Attempt::with_retries`] (the
+//! retry policy). It runs on a blocking thread with the component's lock
+//! held, so transactions of one component are serial.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
@@ -12,7 +29,7 @@ use crate::events::{Event, EventError, EventStore, timestamp};
 use crate::manager::subscribers::Subscribers;
 use crate::outcome::{Cause, EventKind, HandlerFailure, Outcome, Phase, SupportLevel};
 use crate::redact::Redactor;
-use crate::sandbox::{CallFailure, CompiledHandler, HandlerInstance, Sandbox};
+use crate::sandbox::{CallFailure, CallReport, CompiledHandler, HandlerInstance, Sandbox};
 use crate::settings::Limits;
 use crate::state::{NewRevision, Revision, RevisionSource, Revisions};
 
@@ -133,10 +150,38 @@ struct Ready {
     effective: Arc<Value>,
 }
 
+/// Why an attempt failed: where, the cause, and the message (every
+/// failure, the handler's or the host's, is this one type).
+pub(crate) struct Failure {
+    pub(crate) phase: Phase,
+    pub(crate) cause: Cause,
+    pub(crate) error: EventError,
+}
+
+impl Failure {
+    /// A handler call's failure in `phase`.
+    fn of(phase: Phase, e: &CallFailure) -> Failure {
+        Failure {
+            phase,
+            cause: e.cause(),
+            error: error_of(e),
+        }
+    }
+
+    /// The host's own failure.
+    fn host(phase: Phase, cause: Cause, message: impl Into<String>) -> Failure {
+        Failure {
+            phase,
+            cause,
+            error: host_error(message),
+        }
+    }
+}
+
 /// How an attempt ended, before it becomes an event.
 struct Ending {
     outcome: Outcome,
-    failure: Option<(Phase, Cause, EventError)>,
+    failure: Option<Failure>,
     effective: Option<Arc<Value>>,
 }
 
@@ -150,10 +195,50 @@ impl Ending {
     }
 
     fn failed(outcome: Outcome, phase: Phase, cause: Cause, error: EventError) -> Ending {
+        Ending::failure(
+            outcome,
+            Failure {
+                phase,
+                cause,
+                error,
+            },
+        )
+    }
+
+    fn failure(outcome: Outcome, failure: Failure) -> Ending {
         Ending {
             outcome,
-            failure: Some((phase, cause, error)),
+            failure: Some(failure),
             effective: None,
+        }
+    }
+}
+
+impl Attempt {
+    /// One handler call: its fuel is counted into the attempt.
+    fn call<T>(&mut self, report: CallReport<T>) -> Result<T, CallFailure> {
+        self.fuel += report.fuel;
+        report.result
+    }
+
+    /// A handler call under the retry policy: a transient failure is tried
+    /// again, up to `max_retries` times, `retry_interval` apart; every try's
+    /// fuel is counted.
+    fn with_retries<T>(
+        &mut self,
+        limits: &Limits,
+        mut call: impl FnMut() -> CallReport<T>,
+    ) -> Result<T, CallFailure> {
+        let mut tries = 0;
+        loop {
+            match self.call(call()) {
+                Err(e) if e.is_transient() && tries < limits.max_retries => {
+                    tries += 1;
+                    self.retries += 1;
+                    std::thread::sleep(limits.retry_interval);
+                }
+                result => return result,
+            }
         }
     }
 }
@@ -248,7 +333,7 @@ impl ComponentState {
             _ => Vec::new(),
         };
         let (failed_phase, cause, error) = match end.failure {
-            Some((p, c, e)) => (Some(p), Some(c), Some(e)),
+            Some(f) => (Some(f.phase), Some(f.cause), Some(f.error)),
             None => (None, None, None),
         };
         let event = Event {
@@ -312,8 +397,7 @@ impl ComponentState {
         let report = self
             .handler
             .instantiate(ctx.sandbox, self.name.clone(), &self.limits);
-        a.fuel += report.fuel;
-        let instance = report.result?;
+        let instance = a.call(report)?;
         self.support = Some(instance.support_level());
         self.instance = Some(instance);
         Ok(())
@@ -332,20 +416,12 @@ impl ComponentState {
             .and_then(|()| {
                 // Transient failures are retried here too, as in a reload.
                 let instance = self.instance.as_mut().expect("fresh instance");
-                let mut tries = 0;
-                loop {
-                    let r = instance.reload(&self.limits, None, &committed.input_text);
-                    a.fuel += r.fuel;
-                    match r.result {
-                        Ok(_) => return Ok(()),
-                        Err(e) if e.is_transient() && tries < self.limits.max_retries => {
-                            tries += 1;
-                            a.retries += 1;
-                            std::thread::sleep(self.limits.retry_interval);
-                        }
-                        Err(e) => return Err((Phase::Reload, e)),
-                    }
-                }
+                let limits = &self.limits;
+                a.with_retries(limits, || {
+                    instance.reload(limits, None, &committed.input_text)
+                })
+                .map(drop)
+                .map_err(|e| (Phase::Reload, e))
             });
         match &result {
             Ok(()) => self.degraded = false,
@@ -357,16 +433,14 @@ impl ComponentState {
         result
     }
 
-    /// After a failure in `phase`: drop a cut-off instance and restore a
-    /// fresh one, or (for an ordinary failure past validation) ask the
-    /// handler to roll back. Gives the event's ending.
+    /// After a failure: drop a cut-off instance and restore a fresh one, or
+    /// (for an ordinary failure past validation) ask the handler to roll
+    /// back. Gives the event's ending: the abort of a prepared transaction.
     fn recover(
         &mut self,
         ctx: &Context<'_>,
         a: &mut Attempt,
-        phase: Phase,
-        cause: Cause,
-        error: EventError,
+        failure: Failure,
         handler_applied: bool,
     ) -> Ending {
         let poisoned = self.instance.as_ref().is_none_or(|i| i.is_poisoned());
@@ -378,12 +452,12 @@ impl ComponentState {
         };
         if poisoned {
             return match self.restore(ctx, a) {
-                Ok(()) => Ending::failed(outcome, phase, cause, error),
-                Err((rphase, rerr)) => self.degraded_ending(phase, cause, error, rphase, &rerr),
+                Ok(()) => Ending::failure(outcome, failure),
+                Err((rphase, rerr)) => self.degraded_ending(failure, rphase, &rerr),
             };
         }
         if !handler_applied || !ctx.rollback_on_failure {
-            return Ending::failed(Outcome::Rejected, phase, cause, error);
+            return Ending::failure(Outcome::Rejected, failure);
         }
         let old = self
             .committed
@@ -392,17 +466,15 @@ impl ComponentState {
             .input_text
             .clone();
         let instance = self.instance.as_mut().expect("instance is present");
-        let r = instance.rollback(&self.limits, &old);
-        a.fuel += r.fuel;
-        match r.result {
-            Ok(()) => Ending::failed(Outcome::RolledBack, phase, cause, error),
+        match a.call(instance.rollback(&self.limits, &old)) {
+            Ok(()) => Ending::failure(Outcome::RolledBack, failure),
             Err(rollback_err) => {
                 // The handler could not roll back; a fresh instance loaded
                 // with the old configuration is the next best thing.
                 tracing::warn!(component = %self.name, "rollback failed: {}", rollback_err.message());
                 match self.restore(ctx, a) {
-                    Ok(()) => Ending::failed(Outcome::RolledBack, phase, cause, error),
-                    Err((rphase, rerr)) => self.degraded_ending(phase, cause, error, rphase, &rerr),
+                    Ok(()) => Ending::failure(Outcome::RolledBack, failure),
+                    Err((rphase, rerr)) => self.degraded_ending(failure, rphase, &rerr),
                 }
             }
         }
@@ -410,21 +482,19 @@ impl ComponentState {
 
     fn degraded_ending(
         &self,
-        phase: Phase,
-        cause: Cause,
-        mut error: EventError,
+        mut failure: Failure,
         restore_phase: Phase,
         restore_err: &CallFailure,
     ) -> Ending {
-        error.message = format!(
+        failure.error.message = format!(
             "{}; then restoring the old configuration failed in {:?} ({:?}): {}; the component is \
              degraded and keeps serving the old configuration",
-            error.message,
+            failure.error.message,
             restore_phase,
             restore_err.cause(),
             restore_err.message()
         );
-        Ending::failed(Outcome::Degraded, phase, cause, error)
+        Ending::failure(Outcome::Degraded, failure)
     }
 
     /// Makes the new configuration the one in force: subscribers stage it,
@@ -437,7 +507,7 @@ impl ComponentState {
         input: Arc<Value>,
         input_text: Arc<str>,
         effective: Arc<Value>,
-    ) -> Result<(), (Phase, Cause, EventError)> {
+    ) -> Result<(), Failure> {
         // The subscribers' lock is held only to stage and to publish, never
         // across the disk write: readers and new subscribers do not wait
         // for an fsync. (Reloads of this component are serialised by the
@@ -447,7 +517,7 @@ impl ComponentState {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .stage(effective.clone())
-            .map_err(|m| (Phase::Apply, Cause::Subscriber, host_error(m)))?;
+            .map_err(|m| Failure::host(Phase::Apply, Cause::Subscriber, m))?;
         let version = self.next_version();
         if let Some(store) = ctx.revisions {
             let revision = self.revision(source, version, &input_text, &effective);
@@ -457,10 +527,10 @@ impl ComponentState {
                     wasm: &self.handler.wasm,
                 }])
                 .map_err(|e| {
-                    (
+                    Failure::host(
                         Phase::Commit,
                         Cause::Storage,
-                        host_error(format!("cannot persist the revision: {e}")),
+                        format!("cannot persist the revision: {e}"),
                     )
                 })?;
         }
@@ -520,39 +590,18 @@ impl ComponentState {
             Err(end) => return end,
         };
         if let Err(e) = self.fresh_instance(ctx, a) {
-            return self.load_failed(ctx, a, Phase::Instantiate, e);
+            return self.load_failed(ctx, a, Failure::of(Phase::Instantiate, &e));
         }
         let instance = self.instance.as_mut().expect("fresh instance");
-        let r = instance.validate(&self.limits, &text);
-        a.fuel += r.fuel;
-        if let Err(e) = r.result {
-            return self.load_failed(ctx, a, Phase::Validate, e);
-        }
-        let r = instance.reload(&self.limits, None, &text);
-        a.fuel += r.fuel;
-        let output = match r.result {
-            Ok(o) => o,
-            Err(e) => return self.load_failed(ctx, a, Phase::Reload, e),
-        };
-        let effective = match effective_of(output, &new) {
+        let effective = match prepare_load(&self.limits, a, instance, &new, &text) {
             Ok(e) => e,
-            Err(m) => {
-                return self.load_failed(
-                    ctx,
-                    a,
-                    Phase::Reload,
-                    CallFailure::Fault {
-                        cause: Cause::BadOutput,
-                        message: m,
-                    },
-                );
-            }
+            Err(f) => return self.load_failed(ctx, a, f),
         };
         match self.commit(ctx, &a.source.clone(), new, text, effective.clone()) {
             Ok(()) => Ending::ok(Outcome::Applied, Some(effective)),
-            Err((phase, cause, error)) => {
+            Err(f) => {
                 self.instance = None;
-                Ending::failed(Outcome::Rejected, phase, cause, error)
+                Ending::failure(Outcome::Rejected, f)
             }
         }
     }
@@ -570,18 +619,7 @@ impl ComponentState {
     ) -> Option<Ending> {
         self.fresh_instance(ctx, a).ok()?;
         let instance = self.instance.as_mut()?;
-        let r = instance.validate(&self.limits, text);
-        a.fuel += r.fuel;
-        let r = r
-            .result
-            .ok()
-            .map(|()| instance.reload(&self.limits, None, text));
-        let output = r.and_then(|r| {
-            a.fuel += r.fuel;
-            r.result.ok()
-        });
-        let effective = output.and_then(|o| effective_of(o, new).ok());
-        let Some(effective) = effective else {
+        let Ok(effective) = prepare_load(&self.limits, a, instance, new, text) else {
             self.instance = None;
             return None;
         };
@@ -610,22 +648,14 @@ impl ComponentState {
 
     /// A failed first load: the instance is dropped; if an older
     /// configuration is in force (a restart), it is restored.
-    fn load_failed(
-        &mut self,
-        ctx: &Context<'_>,
-        a: &mut Attempt,
-        phase: Phase,
-        e: CallFailure,
-    ) -> Ending {
-        let cause = e.cause();
-        let error = error_of(&e);
+    fn load_failed(&mut self, ctx: &Context<'_>, a: &mut Attempt, failure: Failure) -> Ending {
         self.instance = None;
         if self.committed.is_none() {
-            return Ending::failed(Outcome::Rejected, phase, cause, error);
+            return Ending::failure(Outcome::Rejected, failure);
         }
         match self.restore(ctx, a) {
-            Ok(()) => Ending::failed(Outcome::Rejected, phase, cause, error),
-            Err((rphase, rerr)) => self.degraded_ending(phase, cause, error, rphase, &rerr),
+            Ok(()) => Ending::failure(Outcome::Rejected, failure),
+            Err((rphase, rerr)) => self.degraded_ending(failure, rphase, &rerr),
         }
     }
 
@@ -664,12 +694,7 @@ impl ComponentState {
         // configuration.
         if ctx.fresh_instance_per_reload && !self.degraded {
             if let Err(e) = self.fresh_instance(ctx, a) {
-                return Ending::failed(
-                    Outcome::Rejected,
-                    Phase::Instantiate,
-                    e.cause(),
-                    error_of(&e),
-                );
+                return Ending::failure(Outcome::Rejected, Failure::of(Phase::Instantiate, &e));
             }
         } else if self.instance.as_ref().is_none_or(|i| i.is_poisoned())
             && let Err((phase, e)) = self.restore(ctx, a)
@@ -698,10 +723,8 @@ impl ComponentState {
 
         // 3. validate — deterministic, never retried.
         let instance = self.instance.as_mut().expect("instance is present");
-        let r = instance.validate(&self.limits, &text);
-        a.fuel += r.fuel;
-        if let Err(e) = r.result {
-            return self.recover(ctx, a, Phase::Validate, e.cause(), error_of(&e), false);
+        if let Err(e) = a.call(instance.validate(&self.limits, &text)) {
+            return self.recover(ctx, a, Failure::of(Phase::Validate, &e), false);
         }
 
         // 4. decide
@@ -709,19 +732,10 @@ impl ComponentState {
             SupportLevel::Full => false,
             SupportLevel::None => true,
             SupportLevel::Partial => {
-                let r = instance.can_reload(&self.limits, &old.input_text, &text);
-                a.fuel += r.fuel;
-                match r.result {
+                match a.call(instance.can_reload(&self.limits, &old.input_text, &text)) {
                     Ok(can) => !can,
                     Err(e) => {
-                        return self.recover(
-                            ctx,
-                            a,
-                            Phase::CanReload,
-                            e.cause(),
-                            error_of(&e),
-                            false,
-                        );
+                        return self.recover(ctx, a, Failure::of(Phase::CanReload, &e), false);
                     }
                 }
             }
@@ -739,9 +753,7 @@ impl ComponentState {
         let mut tries = 0;
         let output = loop {
             let instance = self.instance.as_mut().expect("instance is present");
-            let r = instance.reload(&self.limits, Some(&old.input_text), &text);
-            a.fuel += r.fuel;
-            match r.result {
+            match a.call(instance.reload(&self.limits, Some(&old.input_text), &text)) {
                 Ok(output) => break output,
                 Err(e) if tries < self.limits.max_retries && e.is_transient() => {
                     tries += 1;
@@ -757,25 +769,20 @@ impl ComponentState {
                     tries += 1;
                     a.retries += 1;
                     if let Err((rphase, rerr)) = self.restore(ctx, a) {
-                        return self.degraded_ending(
-                            Phase::Reload,
-                            Cause::Timeout,
-                            error_of(&e),
-                            rphase,
-                            &rerr,
-                        );
+                        return self.degraded_ending(Failure::of(Phase::Reload, &e), rphase, &rerr);
                     }
                     std::thread::sleep(self.limits.retry_interval);
                 }
                 Err(e) => {
-                    return self.recover(ctx, a, Phase::Reload, e.cause(), error_of(&e), true);
+                    return self.recover(ctx, a, Failure::of(Phase::Reload, &e), true);
                 }
             }
         };
         let effective = match effective_of(output, &new) {
             Ok(e) => e,
             Err(m) => {
-                return self.recover(ctx, a, Phase::Reload, Cause::BadOutput, host_error(m), true);
+                let failure = Failure::host(Phase::Reload, Cause::BadOutput, m);
+                return self.recover(ctx, a, failure, true);
             }
         };
 
@@ -790,7 +797,7 @@ impl ComponentState {
         }
         match self.commit(ctx, &a.source.clone(), new, text, effective.clone()) {
             Ok(()) => Ending::ok(Outcome::Applied, Some(effective)),
-            Err((phase, cause, error)) => self.recover(ctx, a, phase, cause, error, true),
+            Err(f) => self.recover(ctx, a, f, true),
         }
     }
 }
@@ -895,35 +902,21 @@ impl ComponentState {
         input_text: Arc<str>,
         handler: Arc<CompiledHandler>,
     ) -> Ending {
-        let refused = |phase, e: CallFailure| {
-            let mut error = error_of(&e);
-            error.message = format!(
+        let refused = |mut failure: Failure| {
+            failure.error.message = format!(
                 "the new handler {}: {}; the old handler stays",
-                handler.hash, error.message
+                handler.hash, failure.error.message
             );
-            Ending::failed(Outcome::Rejected, phase, e.cause(), error)
+            Ending::failure(Outcome::Rejected, failure)
         };
         let report = handler.instantiate(ctx.sandbox, self.name.clone(), &self.limits);
-        a.fuel += report.fuel;
-        let mut instance = match report.result {
+        let mut instance = match a.call(report) {
             Ok(i) => i,
-            Err(e) => return refused(Phase::Instantiate, e),
+            Err(e) => return refused(Failure::of(Phase::Instantiate, &e)),
         };
-        let r = instance.validate(&self.limits, &input_text);
-        a.fuel += r.fuel;
-        if let Err(e) = r.result {
-            return refused(Phase::Validate, e);
-        }
-        let r = instance.reload(&self.limits, None, &input_text);
-        a.fuel += r.fuel;
-        let effective = match r.result.and_then(|out| {
-            effective_of(out, &input).map_err(|message| CallFailure::Fault {
-                cause: Cause::BadOutput,
-                message,
-            })
-        }) {
+        let effective = match prepare_load(&self.limits, a, &mut instance, &input, &input_text) {
             Ok(e) => e,
-            Err(e) => return refused(Phase::Reload, e),
+            Err(f) => return refused(f),
         };
         let old_handler = std::mem::replace(&mut self.handler, handler);
         let source = a.source.clone();
@@ -934,9 +927,9 @@ impl ComponentState {
                 self.instance = Some(instance);
                 Ending::ok(Outcome::Applied, Some(effective))
             }
-            Err((phase, cause, error)) => {
+            Err(f) => {
                 self.handler = old_handler;
-                Ending::failed(Outcome::Rejected, phase, cause, error)
+                Ending::failure(Outcome::Rejected, f)
             }
         }
     }
@@ -952,6 +945,25 @@ impl ComponentState {
             tracing::warn!(component = %self.name, "cannot persist the pending configuration: {e}");
         }
     }
+}
+
+/// The steps of a first load in `instance` (a fresh one): `validate`, then
+/// `reload(none, new)`, and the effective configuration. Nothing outside the
+/// sandbox changes; the load, a handler swap and a rollback to another
+/// handler commit what it gives.
+fn prepare_load(
+    limits: &Limits,
+    a: &mut Attempt,
+    instance: &mut HandlerInstance,
+    new: &Arc<Value>,
+    text: &str,
+) -> Result<Arc<Value>, Failure> {
+    a.call(instance.validate(limits, text))
+        .map_err(|e| Failure::of(Phase::Validate, &e))?;
+    let output = a
+        .call(instance.reload(limits, None, text))
+        .map_err(|e| Failure::of(Phase::Reload, &e))?;
+    effective_of(output, new).map_err(|m| Failure::host(Phase::Reload, Cause::BadOutput, m))
 }
 
 /// The effective configuration: the handler's output when it gave one.
@@ -1005,8 +1017,8 @@ impl ComponentState {
         a.defer_commit = true;
         let warm = self.fresh_instance(ctx, &mut a).and_then(|()| {
             let instance = self.instance.as_mut().expect("fresh instance");
-            let r = instance.reload(&self.limits, None, &committed.input_text);
-            r.result.map(drop)
+            a.call(instance.reload(&self.limits, None, &committed.input_text))
+                .map(drop)
         });
         let end = match warm {
             Err(e) => {
@@ -1068,7 +1080,7 @@ pub(crate) fn reload_batch(
             let why = end
                 .failure
                 .as_ref()
-                .map(|(phase, cause, e)| format!("{cause:?} in {phase:?}: {}", e.message))
+                .map(|f| format!("{:?} in {:?}: {}", f.cause, f.phase, f.error.message))
                 .unwrap_or_else(|| format!("{:?}", end.outcome));
             format!("member {:?} cannot commit ({why})", state.name.as_ref())
         });
@@ -1138,8 +1150,9 @@ pub(crate) fn reload_batch(
                     } else {
                         (Phase::Commit, Cause::Batch)
                     };
-                    let error = host_error(format!("batch {batch} aborted: {why}"));
-                    state.recover(ctx, &mut a, phase, cause, error, true)
+                    let failure =
+                        Failure::host(phase, cause, format!("batch {batch} aborted: {why}"));
+                    state.recover(ctx, &mut a, failure, true)
                 } else if end.outcome == Outcome::Unchanged {
                     Ending::ok(Outcome::Unchanged, end.effective)
                 } else {
