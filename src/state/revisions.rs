@@ -614,15 +614,21 @@ impl Revisions {
         event_id: u64,
         timestamp: Option<&str>,
     ) -> Result<Option<String>, Error> {
-        self.conn()
+        let found = self
+            .conn()
             .query_row(
                 "SELECT record FROM replays WHERE event_id = ?1 AND (?2 IS NULL OR timestamp = ?2)
                  ORDER BY seq DESC LIMIT 1",
                 params![i(event_id), timestamp],
                 |r| r.get(0),
             )
-            .optional()
-            .map_err(|e| self.err(e))
+            .optional();
+        match found {
+            // A database no runtime of this release has opened for writing
+            // yet has no records (the table is made at the first open).
+            Err(e) if e.to_string().contains("no such table") => Ok(None),
+            other => other.map_err(|e| self.err(e)),
+        }
     }
 
     /// Bytes on disk: the database with its write-ahead log.

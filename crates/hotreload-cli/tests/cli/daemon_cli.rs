@@ -612,3 +612,41 @@ fn sigkill_during_batches_never_tears_a_batch_50_of_50() {
     );
     assert!(batches_seen > 0, "no batch was ever committed");
 }
+
+#[test]
+fn a_damaged_revision_database_stops_the_daemon_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_manifest(
+        dir.path(),
+        &[(
+            "logging",
+            "bundled:logging",
+            "logging.json",
+            r#"{"level": "info"}"#,
+        )],
+    );
+    // A first run makes the database.
+    let mut daemon = run(&manifest);
+    assert_eq!(daemon.next(20)["outcome"], "applied");
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(10), 0);
+    drop(daemon);
+    let db = dir
+        .path()
+        .join(".hotreload")
+        .join(hotreload::state::DATABASE);
+    let mut bytes = std::fs::read(&db).unwrap();
+    bytes[..16].copy_from_slice(b"not a database!!");
+    std::fs::write(&db, bytes).unwrap();
+    // The daemon refuses to start, says which file and what to do; the
+    // damaged file is left as it is.
+    let (code, text) = output(&["run", manifest.to_str().unwrap()]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("revisions.db"), "{text}");
+    assert!(text.contains("Move it away"), "{text}");
+    assert_eq!(&std::fs::read(&db).unwrap()[..16], b"not a database!!");
+    // `history` says the same, with its own exit status.
+    let (code, text) = output(&["history", manifest.to_str().unwrap()]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("revisions.db"), "{text}");
+}
