@@ -156,7 +156,12 @@ impl ReplaySink {
                                 );
                             }
                             Ok(json) => {
-                                records.push((record.event_id, record.timestamp, json));
+                                records.push((
+                                    record.event_id,
+                                    record.timestamp,
+                                    record.handler_hash,
+                                    json,
+                                ));
                             }
                             Err(e) => tracing::warn!("a replay record: {e}"),
                         }

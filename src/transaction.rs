@@ -741,8 +741,12 @@ impl ComponentState {
             }
         };
         if restart_required {
-            self.pending = Some(new);
-            self.persist_pending(ctx);
+            // In a batch a restart-required member fails the batch: nothing
+            // of it is kept for the next start.
+            if !a.defer_commit {
+                self.pending = Some(new);
+                self.persist_pending(ctx);
+            }
             return Ending::ok(Outcome::RestartRequired, None);
         }
 
@@ -1152,7 +1156,24 @@ pub(crate) fn reload_batch(
                     };
                     let failure =
                         Failure::host(phase, cause, format!("batch {batch} aborted: {why}"));
-                    state.recover(ctx, &mut a, failure, true)
+                    let end = state.recover(ctx, &mut a, failure, true);
+                    // Without the handler's rollback (rollback_on_failure =
+                    // false) the instance would keep the batch's
+                    // configuration: a fresh one is brought back instead.
+                    if end.outcome == Outcome::Rejected {
+                        match state.restore(ctx, &mut a) {
+                            Ok(()) => Ending {
+                                outcome: Outcome::RolledBack,
+                                ..end
+                            },
+                            Err((rphase, rerr)) => match end.failure {
+                                Some(f) => state.degraded_ending(f, rphase, &rerr),
+                                None => end,
+                            },
+                        }
+                    } else {
+                        end
+                    }
                 } else if end.outcome == Outcome::Unchanged {
                     Ending::ok(Outcome::Unchanged, end.effective)
                 } else {

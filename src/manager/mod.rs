@@ -363,9 +363,11 @@ impl RuntimeBuilder {
 /// the runtime weakly: it ends when the runtime is dropped.
 async fn apply_loop(inner: Weak<Inner>, mut changes: mpsc::UnboundedReceiver<Change>) {
     let mut workers: HashMap<String, mpsc::UnboundedSender<Change>> = HashMap::new();
-    let mut group_workers: HashMap<String, mpsc::UnboundedSender<Vec<Change>>> = HashMap::new();
+    let mut group_workers: HashMap<String, mpsc::UnboundedSender<Vec<(u64, Change)>>> =
+        HashMap::new();
     let mut held: HashMap<String, Vec<Change>> = HashMap::new();
-    let mut desired: HashMap<String, BTreeMap<String, Change>> = HashMap::new();
+    let desired: Desired = Arc::new(Mutex::new(HashMap::new()));
+    let mut next_seq: u64 = 0;
     let (flush_tx, mut flush_rx) = mpsc::unbounded_channel::<(String, u64)>();
     let mut quiet: HashMap<String, u64> = HashMap::new();
     loop {
@@ -411,14 +413,22 @@ async fn apply_loop(inner: Weak<Inner>, mut changes: mpsc::UnboundedReceiver<Cha
                 // member seen so far. A batch holds all of it, not only what
                 // changed in this window, so that after an aborted batch a
                 // later fix of one file brings the whole group along.
-                let state = desired.entry(group.clone()).or_default();
-                for change in changes {
-                    state.insert(change.component.clone(), change);
-                }
-                let members: Vec<Change> = state.values().cloned().collect();
-                let worker = group_workers.entry(group).or_insert_with(|| {
+                // Once a batch applies, its members leave it (the group worker
+                // removes them), so a later change of one member does not
+                // send the others' old files again over a rollback or an
+                // API reload made since.
+                let members: Vec<(u64, Change)> = {
+                    let mut all = desired.lock().unwrap_or_else(|e| e.into_inner());
+                    let state = all.entry(group.clone()).or_default();
+                    for change in changes {
+                        next_seq += 1;
+                        state.insert(change.component.clone(), (next_seq, change));
+                    }
+                    state.values().cloned().collect()
+                };
+                let worker = group_workers.entry(group.clone()).or_insert_with(|| {
                     let (tx, rx) = mpsc::unbounded_channel();
-                    tokio::spawn(group_worker(inner.clone(), rx));
+                    tokio::spawn(group_worker(inner.clone(), group, desired.clone(), rx));
                     tx
                 });
                 let _ = worker.send(members);
@@ -427,13 +437,39 @@ async fn apply_loop(inner: Weak<Inner>, mut changes: mpsc::UnboundedReceiver<Cha
     }
 }
 
-async fn group_worker(inner: Weak<Inner>, mut batches: mpsc::UnboundedReceiver<Vec<Change>>) {
+/// Per group, the latest change of each member not yet applied by a batch,
+/// with its arrival number.
+type Desired = Arc<Mutex<HashMap<String, BTreeMap<String, (u64, Change)>>>>;
+
+async fn group_worker(
+    inner: Weak<Inner>,
+    group: String,
+    desired: Desired,
+    mut batches: mpsc::UnboundedReceiver<Vec<(u64, Change)>>,
+) {
     while let Some(members) = batches.recv().await {
         let Some(inner) = inner.upgrade() else {
             return;
         };
-        match (Runtime { inner }).apply_group(members).await {
-            Ok(()) => {}
+        let applied: Vec<(String, u64)> = members
+            .iter()
+            .map(|(seq, c)| (c.component.clone(), *seq))
+            .collect();
+        let changes = members.into_iter().map(|(_, c)| c).collect();
+        match (Runtime { inner }).apply_group(changes).await {
+            Ok(true) => {
+                // Applied: these changes are in force; a newer change of a
+                // member that arrived meanwhile stays.
+                let mut all = desired.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(state) = all.get_mut(&group) {
+                    for (component, seq) in applied {
+                        if state.get(&component).is_some_and(|(s, _)| *s == seq) {
+                            state.remove(&component);
+                        }
+                    }
+                }
+            }
+            Ok(false) => {}
             Err(Error::ShutDown) => return,
             Err(e) => tracing::warn!("a group's batch: {e}"),
         }
@@ -619,6 +655,18 @@ impl Runtime {
             return Err(Error::DuplicateComponent(spec.name));
         }
         let saved = self.saved(&spec.name).await;
+        // Numbering goes on after the last committed version, even when that
+        // revision could not be read back (then there is no fallback, but
+        // no version is ever reused).
+        let base_version = match self.inner.revisions.clone() {
+            Some(store) => {
+                let name = spec.name.clone();
+                tokio::task::spawn_blocking(move || store.head_version(&name))
+                    .await
+                    .map_err(|e| Error::Panicked(format!("reading revisions: {e}")))??
+            }
+            None => 0,
+        };
         let group = spec.group.clone();
         let handler = self.compile(&spec.name, spec.handler).await?;
         let name: Arc<str> = spec.name.as_str().into();
@@ -634,8 +682,7 @@ impl Runtime {
             subscribers: subscribers.clone(),
             support: None,
             instances_created: 0,
-            // Numbering goes on after the last committed version.
-            base_version: saved.as_ref().map_or(0, |s| s.revision.version),
+            base_version,
         };
         let config_path = spec.config_path;
         let (state, why, cause, refused) = match spec.config {
@@ -1043,9 +1090,23 @@ impl Runtime {
                 kept,
             });
         };
-        let in_force = slot.state.lock().await.handler.hash.clone();
-        let handler = if revision.handler_hash == in_force {
-            None
+        drop(slot);
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(Error::ShutDown);
+        }
+        // The version's handler, compiled: from this runtime's compiled
+        // handlers (the one in force is there), else from the kept code.
+        // Which one is in force is decided under the component's lock, so a
+        // swap landing meanwhile cannot mix them up.
+        let known = self
+            .inner
+            .compiled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&revision.handler_hash)
+            .cloned();
+        let handler = if let Some(known) = known {
+            known
         } else {
             let hash = revision.handler_hash.clone();
             let wasm = tokio::task::spawn_blocking(move || store.handler(&hash))
@@ -1058,10 +1119,8 @@ impl Runtime {
                     hash: revision.handler_hash,
                 });
             };
-            Some(
-                self.compile(component, HandlerSource::Bytes(wasm.into()))
-                    .await?,
-            )
+            self.compile(component, HandlerSource::Bytes(wasm.into()))
+                .await?
         };
         let mut request = Request::new(
             ConfigInput::Json(revision.config),
@@ -1069,9 +1128,12 @@ impl Runtime {
             None,
         );
         request.source.from_version = Some(version);
-        self.with_component(component, move |state, ctx| match handler {
-            Some(h) if h.hash != state.handler.hash => state.swap_with_config(ctx, h, request),
-            _ => state.reload(ctx, request),
+        self.with_component(component, move |state, ctx| {
+            if handler.hash == state.handler.hash {
+                state.reload(ctx, request)
+            } else {
+                state.swap_with_config(ctx, handler, request)
+            }
         })
         .await
     }
@@ -1379,7 +1441,7 @@ impl Runtime {
     /// batch: the last change of each component counts; a file that cannot
     /// be read or parsed aborts the whole batch (every member's event says
     /// so, with the batch's id).
-    async fn apply_group(&self, changes: Vec<Change>) -> Result<(), Error> {
+    async fn apply_group(&self, changes: Vec<Change>) -> Result<bool, Error> {
         let mut last: BTreeMap<String, Change> = BTreeMap::new();
         for change in changes {
             last.insert(change.component.clone(), change);
@@ -1416,10 +1478,11 @@ impl Runtime {
             }
         }
         if refused.is_empty() {
-            if !members.is_empty() {
-                self.batch(members).await?;
+            if members.is_empty() {
+                return Ok(true);
             }
-            return Ok(());
+            let report = self.batch(members).await?;
+            return Ok(report.outcome == Outcome::Applied);
         }
         // One member's file is refused: no member is applied.
         let id = self.inner.next_batch_id();
@@ -1444,7 +1507,7 @@ impl Runtime {
             })
             .await?;
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Starts a source: what it sends is applied ([`Runtime::apply`]) by
@@ -1497,9 +1560,16 @@ impl Runtime {
             let mut state = slot.state.lock().await;
             state.instance = None;
         }
-        // The replay records of every event so far are written.
-        if let Some(replays) = &self.inner.replays {
-            replays.close();
+        // The replay records of every event so far are written (on a
+        // blocking thread: the writer may wait for the disk).
+        if self.inner.replays.is_some() {
+            let inner = self.inner.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Some(replays) = &inner.replays {
+                    replays.close();
+                }
+            })
+            .await;
         }
         // Nothing more is written: another runtime may take the directory.
         self.inner

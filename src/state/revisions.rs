@@ -265,13 +265,15 @@ impl Revisions {
                  pending TEXT
              );
              CREATE TABLE IF NOT EXISTS handlers (hash TEXT PRIMARY KEY, wasm BLOB NOT NULL);
-             CREATE TABLE IF NOT EXISTS replays (
+             CREATE TABLE IF NOT EXISTS replay_records (
                  seq INTEGER PRIMARY KEY AUTOINCREMENT,
                  event_id INTEGER NOT NULL,
                  timestamp TEXT NOT NULL,
+                 handler_hash TEXT NOT NULL,
                  record TEXT NOT NULL
              );
-             CREATE INDEX IF NOT EXISTS replays_by_event ON replays (event_id);
+             CREATE INDEX IF NOT EXISTS replay_records_by_event ON replay_records (event_id);
+             CREATE INDEX IF NOT EXISTS replay_records_by_handler ON replay_records (handler_hash);
              INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', 1);",
         )
         .map_err(|e| self.err(e))?;
@@ -402,7 +404,7 @@ impl Revisions {
             if pruned > 0 {
                 tx.execute(
                     "DELETE FROM handlers WHERE hash NOT IN (SELECT DISTINCT handler_hash FROM revisions)
-                     AND hash NOT IN (SELECT DISTINCT json_extract(record, '$.handler_hash') FROM replays)",
+                     AND hash NOT IN (SELECT DISTINCT handler_hash FROM replay_records)",
                     [],
                 )
                 .map_err(|e| self.err(e))?;
@@ -492,6 +494,25 @@ impl Revisions {
         }))
     }
 
+    /// The latest version ever committed for a component (0 when none),
+    /// read from the components table alone: numbering goes on from it even
+    /// when that revision cannot be decoded.
+    ///
+    /// # Errors
+    /// [`Error::Record`] when the database cannot be read.
+    pub fn head_version(&self, component: &str) -> Result<u64, Error> {
+        let version: Option<i64> = self
+            .conn()
+            .query_row(
+                "SELECT version FROM components WHERE component = ?1",
+                [component],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(version.map_or(0, |v| v.max(0) as u64))
+    }
+
     /// One revision, if it is kept.
     ///
     /// # Errors
@@ -568,7 +589,7 @@ impl Revisions {
     /// of the handlers they ran, keeping the last `keep_events`.
     pub(crate) fn write_replays(
         &self,
-        records: &[(u64, String, String)],
+        records: &[(u64, String, String, String)],
         handlers: &[(String, std::sync::Arc<[u8]>)],
     ) -> Result<(), Error> {
         let mut conn = self.conn();
@@ -580,23 +601,24 @@ impl Revisions {
             )
             .map_err(|e| self.err(e))?;
         }
-        for (id, timestamp, record) in records {
+        for (id, timestamp, hash, record) in records {
             tx.execute(
-                "INSERT INTO replays (event_id, timestamp, record) VALUES (?1, ?2, ?3)",
-                params![i(*id), timestamp, record],
+                "INSERT INTO replay_records (event_id, timestamp, handler_hash, record)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![i(*id), timestamp, hash, record],
             )
             .map_err(|e| self.err(e))?;
         }
         let pruned = tx
             .execute(
-                "DELETE FROM replays WHERE seq <= (SELECT MAX(seq) FROM replays) - ?1",
+                "DELETE FROM replay_records WHERE seq <= (SELECT MAX(seq) FROM replay_records) - ?1",
                 params![i(self.keep_events)],
             )
             .map_err(|e| self.err(e))?;
         if pruned > 0 {
             tx.execute(
                 "DELETE FROM handlers WHERE hash NOT IN (SELECT DISTINCT handler_hash FROM revisions)
-                 AND hash NOT IN (SELECT DISTINCT json_extract(record, '$.handler_hash') FROM replays)",
+                 AND hash NOT IN (SELECT DISTINCT handler_hash FROM replay_records)",
                 [],
             )
             .map_err(|e| self.err(e))?;
@@ -617,7 +639,7 @@ impl Revisions {
         let found = self
             .conn()
             .query_row(
-                "SELECT record FROM replays WHERE event_id = ?1 AND (?2 IS NULL OR timestamp = ?2)
+                "SELECT record FROM replay_records WHERE event_id = ?1 AND (?2 IS NULL OR timestamp = ?2)
                  ORDER BY seq DESC LIMIT 1",
                 params![i(event_id), timestamp],
                 |r| r.get(0),

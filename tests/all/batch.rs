@@ -168,3 +168,65 @@ async fn overlapping_batches_in_any_order_never_deadlock() -> Result<()> {
     assert_eq!(level(&rt, "a"), level(&rt, "c"));
     Ok(())
 }
+
+#[tokio::test]
+async fn an_aborted_member_gets_a_fresh_instance_when_the_handler_does_not_roll_back() -> Result<()>
+{
+    let rt = Runtime::new(Settings {
+        rollback_on_failure: false,
+        ..crate::settings()
+    })?;
+    for name in ["a", "b"] {
+        rt.add_component(ComponentSpec::new(
+            name,
+            hotreload_handlers::LOGGING,
+            r#"{"level": "info"}"#,
+        ))
+        .await?;
+    }
+    let before = crate::instances(&rt, "a").await;
+    let report = rt
+        .reload_batch([
+            ("a", json!({"level": "debug"})),
+            ("b", json!({"level": "loud"})),
+        ])
+        .await?;
+    let a = &report.events[0];
+    assert_eq!(a.outcome, Outcome::RolledBack, "{}", a.summary());
+    assert_eq!(a.cause, Some(Cause::Batch));
+    // a's handler applied the batch's configuration and is not asked to
+    // roll back: a fresh instance on the old configuration replaces it.
+    assert_eq!(crate::instances(&rt, "a").await, before + 1);
+    assert_eq!(level(&rt, "a"), "info");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_member_needing_a_restart_fails_the_batch_and_leaves_nothing_pending() -> Result<()> {
+    let rt = three(None).await?;
+    rt.add_component(ComponentSpec::new(
+        "plugin",
+        hotreload_handlers::PLUGIN,
+        r#"{"enabled": true}"#,
+    ))
+    .await?;
+    let report = rt
+        .reload_batch([
+            ("a", json!({"level": "debug"})),
+            ("plugin", json!({"enabled": false})),
+        ])
+        .await?;
+    assert_ne!(report.outcome, Outcome::Applied);
+    let plugin = report
+        .events
+        .iter()
+        .find(|e| e.component == "plugin")
+        .expect("an event");
+    assert_eq!(plugin.outcome, Outcome::RestartRequired);
+    assert_eq!(report.events[0].cause, Some(Cause::Batch));
+    assert_eq!(level(&rt, "a"), "info");
+    let info = rt.components().await;
+    let p = info.iter().find(|c| c.name == "plugin").expect("plugin");
+    assert!(p.pending.is_none(), "nothing kept for the next start");
+    Ok(())
+}

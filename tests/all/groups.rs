@@ -126,3 +126,27 @@ async fn one_bad_file_in_a_swap_keeps_every_member_on_the_old_configuration() {
     }
     s.daemon.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_applied_batch_does_not_send_the_other_files_again() {
+    let mut s = grouped().await;
+    swap_data(s.dir.path(), 2, ["debug", "warn", "error"]);
+    for name in ["a", "b", "c"] {
+        let e = s.next(name, 10).await;
+        assert_eq!(e.outcome, Outcome::Applied, "{}", e.summary());
+    }
+    // a is rolled back by hand (as an operator would through the API).
+    let e = s.daemon.runtime().rollback_to("a", 1).await.unwrap();
+    assert_eq!(e.outcome, Outcome::Applied, "{}", e.summary());
+    assert_eq!(s.next("a", 10).await.kind, EventKind::RollbackToVersion);
+    // The next swap changes only b's file: b reloads alone, and a's file
+    // (unchanged since its batch applied) is not sent again over the
+    // rollback.
+    swap_data(s.dir.path(), 3, ["debug", "trace", "error"]);
+    let b = s.next("b", 10).await;
+    assert_eq!(b.outcome, Outcome::Applied, "{}", b.summary());
+    s.quiet(400).await;
+    assert_eq!(s.current("a")["level"], "info");
+    assert_eq!(s.current("b")["level"], "trace");
+    s.daemon.shutdown().await;
+}

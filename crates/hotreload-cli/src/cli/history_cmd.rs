@@ -185,7 +185,9 @@ fn print_table(
                 r.component.clone(),
                 r.version.to_string(),
                 r.timestamp.clone(),
-                r.handler_hash[..r.handler_hash.len().min(12)].to_owned(),
+                // An imported record's hash is whatever it said: cut by
+                // characters, never inside one.
+                r.handler_hash.chars().take(12).collect(),
                 r.source.label(),
                 summary(changes, handler_changed),
             ]
