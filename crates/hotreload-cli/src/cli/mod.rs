@@ -85,7 +85,12 @@ impl Cli {
     pub fn default_log_level(&self) -> &'static str {
         match self.command {
             Command::Run { .. } => "info",
-            Command::Test { .. } | Command::Bench(_) | Command::Conform(_) => "error",
+            // `replay` runs the event again in a throw-away runtime whose
+            // own log lines (a replayed rejection is a warning there) would
+            // only repeat its report.
+            Command::Test { .. } | Command::Bench(_) | Command::Conform(_) | Command::Replay(_) => {
+                "error"
+            }
             _ => "warn",
         }
     }
