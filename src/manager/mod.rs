@@ -356,6 +356,48 @@ impl RuntimeBuilder {
     }
 }
 
+/// A change from a source, read for the transaction.
+enum Incoming {
+    /// A configuration, decoded from its format.
+    Config(ConfigInput),
+    /// A configuration that cannot be one: why, and what is wrong.
+    Refused(Cause, String),
+    /// A new handler's bytes.
+    Handler(Vec<u8>),
+}
+
+impl Incoming {
+    /// Where a change came from (as a revision would say) and what it
+    /// carries: a configuration is decoded in its format, and an error names
+    /// the file.
+    fn read(origin: &Origin, payload: Payload) -> (RevisionSource, Incoming) {
+        let kind = match origin {
+            Origin::File(_) => EventKind::FileChange,
+            Origin::Api => EventKind::Api,
+        };
+        let path = origin.label();
+        let incoming = match payload {
+            Payload::Config { bytes, format } => match format.decode(bytes) {
+                Ok(input) => Incoming::Config(input),
+                Err(e) => {
+                    let e = match &path {
+                        Some(p) => e.at(p),
+                        None => e,
+                    };
+                    Incoming::Refused(e.cause, e.message)
+                }
+            },
+            Payload::Unreadable { cause, message } => Incoming::Refused(cause, message),
+            Payload::Handler(bytes) => Incoming::Handler(bytes),
+        };
+        let source = RevisionSource {
+            path,
+            ..RevisionSource::of(kind)
+        };
+        (source, incoming)
+    }
+}
+
 /// The apply loop: hands each change to its component's worker, so changes
 /// of one component are applied in order and components run in parallel.
 /// Configuration changes of a grouped component are held for one debounce
@@ -818,7 +860,7 @@ impl Runtime {
         component: &str,
         config: impl Into<ConfigInput>,
     ) -> Result<Arc<Event>, Error> {
-        self.reload_from(component, config.into(), EventKind::Api, None)
+        self.reload_request(component, Request::new(config.into(), EventKind::Api, None))
             .await
     }
 
@@ -851,17 +893,10 @@ impl Runtime {
 
     /// Reloads a component, saying what started it and where the
     /// configuration came from.
-    pub(crate) async fn reload_from(
-        &self,
-        component: &str,
-        config: ConfigInput,
-        kind: EventKind,
-        config_path: Option<String>,
-    ) -> Result<Arc<Event>, Error> {
+    async fn reload_request(&self, component: &str, request: Request) -> Result<Arc<Event>, Error> {
         if !self.inner.settings.enabled {
             return Err(Error::Disabled);
         }
-        let request = Request::new(config, kind, config_path);
         self.with_component(component, move |state, ctx| state.reload(ctx, request))
             .await
     }
@@ -1004,18 +1039,13 @@ impl Runtime {
     /// (a removed file, a permission error, TOML or YAML that does not
     /// parse): a `rejected` event in the parse phase; nothing is called
     /// and the configuration in force stays.
-    pub(crate) async fn reject_input(
+    async fn reject_input(
         &self,
         component: &str,
-        kind: EventKind,
-        config_path: Option<String>,
+        source: RevisionSource,
         cause: Cause,
         message: String,
     ) -> Result<Arc<Event>, Error> {
-        let source = RevisionSource {
-            path: config_path,
-            ..RevisionSource::of(kind)
-        };
         self.with_component(component, move |state, ctx| {
             state.reject_input(ctx, source, cause, message)
         })
@@ -1078,8 +1108,9 @@ impl Runtime {
         let Some(revision) = revision else {
             let name = component.to_owned();
             let kept = tokio::task::spawn_blocking(move || -> Result<_, Error> {
-                let newest = store.history(&name, 1)?.first().map(|r| r.version);
-                let oldest = store.history(&name, usize::MAX)?.last().map(|r| r.version);
+                let kept = store.history(&name, usize::MAX)?;
+                let newest = kept.first().map(|r| r.version);
+                let oldest = kept.last().map(|r| r.version);
                 Ok(oldest.zip(newest))
             })
             .await
@@ -1404,34 +1435,18 @@ impl Runtime {
     /// # Errors
     /// [`Error::UnknownComponent`], [`Error::Disabled`], [`Error::ShutDown`].
     pub async fn apply(&self, change: Change) -> Result<Arc<Event>, Error> {
-        let Change {
-            component,
-            origin,
-            payload,
-        } = change;
-        let kind = match origin {
-            Origin::File(_) => EventKind::FileChange,
-            Origin::Api => EventKind::Api,
-        };
-        let path = origin.label();
-        match payload {
-            Payload::Config { bytes, format } => match format.decode(bytes) {
-                Ok(input) => self.reload_from(&component, input, kind, path).await,
-                Err(e) => {
-                    let e = match &path {
-                        Some(p) => e.at(p),
-                        None => e,
-                    };
-                    self.reject_input(&component, kind, path, e.cause, e.message)
-                        .await
-                }
-            },
-            Payload::Handler(bytes) => {
-                self.swap_handler(&component, HandlerSource::Bytes(bytes.into()))
+        let (source, incoming) = Incoming::read(&change.origin, change.payload);
+        let component = change.component;
+        match incoming {
+            Incoming::Config(input) => {
+                self.reload_request(&component, Request { input, source })
                     .await
             }
-            Payload::Unreadable { cause, message } => {
-                self.reject_input(&component, kind, path, cause, message)
+            Incoming::Refused(cause, message) => {
+                self.reject_input(&component, source, cause, message).await
+            }
+            Incoming::Handler(bytes) => {
+                self.swap_handler(&component, HandlerSource::Bytes(bytes.into()))
                     .await
             }
         }
@@ -1449,31 +1464,16 @@ impl Runtime {
         let mut members = Vec::new();
         let mut refused: Vec<(String, RevisionSource, Cause, String)> = Vec::new();
         for (component, change) in last {
-            let kind = match change.origin {
-                Origin::File(_) => EventKind::FileChange,
-                Origin::Api => EventKind::Api,
-            };
-            let path = change.origin.label();
-            let source = RevisionSource {
-                path: path.clone(),
-                ..RevisionSource::of(kind)
-            };
-            match change.payload {
-                Payload::Config { bytes, format } => match format.decode(bytes) {
-                    Ok(input) => members.push((component, Request { input, source })),
-                    Err(e) => {
-                        let e = match &path {
-                            Some(p) => e.at(p),
-                            None => e,
-                        };
-                        refused.push((component, source, e.cause, e.message));
-                    }
-                },
-                Payload::Unreadable { cause, message } => {
+            match Incoming::read(&change.origin, change.payload) {
+                (source, Incoming::Config(input)) => {
+                    members.push((component, Request { input, source }));
+                }
+                (source, Incoming::Refused(cause, message)) => {
                     refused.push((component, source, cause, message));
                 }
-                Payload::Handler(_) => {
-                    self.apply(change).await?;
+                (_, Incoming::Handler(bytes)) => {
+                    self.swap_handler(&component, HandlerSource::Bytes(bytes.into()))
+                        .await?;
                 }
             }
         }
@@ -1494,18 +1494,13 @@ impl Runtime {
         tracing::warn!(batch = %id, "{why}");
         for (component, mut source, cause, message) in refused {
             source.batch = Some(id.clone());
-            self.with_component(&component, move |state, ctx| {
-                state.reject_input(ctx, source, cause, message)
-            })
-            .await?;
+            self.reject_input(&component, source, cause, message)
+                .await?;
         }
         for (component, mut req) in members {
             req.source.batch = Some(id.clone());
-            let message = why.clone();
-            self.with_component(&component, move |state, ctx| {
-                state.reject_input(ctx, req.source, Cause::Batch, message)
-            })
-            .await?;
+            self.reject_input(&component, req.source, Cause::Batch, why.clone())
+                .await?;
         }
         Ok(false)
     }

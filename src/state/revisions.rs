@@ -402,15 +402,22 @@ impl Revisions {
                 )
                 .map_err(|e| self.err(e))?;
             if pruned > 0 {
-                tx.execute(
-                    "DELETE FROM handlers WHERE hash NOT IN (SELECT DISTINCT handler_hash FROM revisions)
-                     AND hash NOT IN (SELECT DISTINCT handler_hash FROM replay_records)",
-                    [],
-                )
-                .map_err(|e| self.err(e))?;
+                self.prune_handlers(&tx)?;
             }
         }
         tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Deletes the code of handlers that no kept revision and no kept
+    /// replay record uses.
+    fn prune_handlers(&self, tx: &rusqlite::Transaction<'_>) -> Result<(), Error> {
+        tx.execute(
+            "DELETE FROM handlers WHERE hash NOT IN (SELECT DISTINCT handler_hash FROM revisions)
+             AND hash NOT IN (SELECT DISTINCT handler_hash FROM replay_records)",
+            [],
+        )
+        .map(drop)
+        .map_err(|e| self.err(e))
     }
 
     /// Records (or clears) a restart-required configuration for the next start.
@@ -616,12 +623,7 @@ impl Revisions {
             )
             .map_err(|e| self.err(e))?;
         if pruned > 0 {
-            tx.execute(
-                "DELETE FROM handlers WHERE hash NOT IN (SELECT DISTINCT handler_hash FROM revisions)
-                 AND hash NOT IN (SELECT DISTINCT handler_hash FROM replay_records)",
-                [],
-            )
-            .map_err(|e| self.err(e))?;
+            self.prune_handlers(&tx)?;
         }
         tx.commit().map_err(|e| self.err(e))
     }

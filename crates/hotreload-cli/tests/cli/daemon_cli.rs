@@ -126,6 +126,22 @@ fn atomic_write(path: &Path, text: &str) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
+/// A random number below `n` at each call, from a seed taken from the clock
+/// and printed, so a failing round can be told apart.
+fn seeded_random() -> impl FnMut(u64) -> u64 {
+    let mut seed: u64 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("seed {seed}");
+    move |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    }
+}
+
 fn run(manifest: &Path) -> Running {
     let mut cmd = hotreload();
     cmd.arg("run").arg(manifest);
@@ -154,17 +170,7 @@ fn survives_sigkill_at_random_points_50_of_50() {
     let config = dir.path().join("logging.json");
     let state = dir.path().join(".hotreload");
     let mut written = vec![json!({"level": "info"})];
-    let mut seed: u64 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    eprintln!("seed {seed}");
-    let mut random = move |n: u64| {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (seed >> 33) % n
-    };
+    let mut random = seeded_random();
     let mut committed_versions = Vec::new();
     for round in 0..50 {
         let daemon = run(&manifest);
@@ -522,17 +528,7 @@ fn sigkill_during_batches_never_tears_a_batch_50_of_50() {
     let manifest_path = d.join("hotreload.toml");
     std::fs::write(&manifest_path, manifest).unwrap();
     let state = d.join(".hotreload");
-    let mut seed: u64 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    eprintln!("seed {seed}");
-    let mut random = move |n: u64| {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (seed >> 33) % n
-    };
+    let mut random = seeded_random();
     let mut generation = 0;
     let mut batches_seen = 0;
     let mut split_swaps = 0;
