@@ -146,6 +146,19 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A change made on condition that a version is in force found another
+    /// one: someone else changed the component first.
+    #[error(
+        "component {component} is at version {current}, not {expected}: it changed since you read it"
+    )]
+    VersionConflict {
+        /// The component.
+        component: String,
+        /// The version the change expected.
+        expected: u64,
+        /// The version in force.
+        current: u64,
+    },
     /// A batch that cannot be run: no member, or one named twice.
     #[error("invalid batch: {0}")]
     InvalidBatch(String),

@@ -28,6 +28,52 @@ impl Outcome {
     pub fn is_success(self) -> bool {
         matches!(self, Outcome::Applied | Outcome::Unchanged)
     }
+
+    /// The name events use (`rolled_back`), for labels and spans.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Rejected => "rejected",
+            Outcome::RestartRequired => "restart_required",
+            Outcome::RolledBack => "rolled_back",
+            Outcome::Degraded => "degraded",
+        }
+    }
+}
+
+impl Cause {
+    /// The name events use (`out_of_fuel`), for labels and spans.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cause::Invalid => "invalid",
+            Cause::Trap => "trap",
+            Cause::Timeout => "timeout",
+            Cause::OutOfFuel => "out_of_fuel",
+            Cause::MemoryLimit => "memory_limit",
+            Cause::BadOutput => "bad_output",
+            Cause::Subscriber => "subscriber",
+            Cause::Storage => "storage",
+            Cause::Empty => "empty",
+            Cause::Unreadable => "unreadable",
+            Cause::Capacity => "capacity",
+            Cause::Batch => "batch",
+        }
+    }
+}
+
+impl EventKind {
+    /// The name events use (`file_change`), for labels and spans.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Initial => "initial",
+            EventKind::FileChange => "file_change",
+            EventKind::Api => "api",
+            EventKind::Restart => "restart",
+            EventKind::HandlerSwap => "handler_swap",
+            EventKind::RollbackToVersion => "rollback_to_version",
+        }
+    }
 }
 
 /// Why a reload failed.
@@ -129,4 +175,61 @@ pub struct HandlerFailure {
     pub field: Option<String>,
     /// True when the same call may succeed later.
     pub transient: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `name()` is the serialised name, for every variant.
+    #[test]
+    fn names_are_the_serialised_names() {
+        fn same<T: Serialize + Copy>(all: &[T], name: fn(T) -> &'static str) {
+            for &v in all {
+                assert_eq!(serde_json::to_value(v).unwrap(), name(v));
+            }
+        }
+        use Cause::*;
+        same(
+            &[
+                Invalid,
+                Trap,
+                Timeout,
+                OutOfFuel,
+                MemoryLimit,
+                BadOutput,
+                Subscriber,
+                Storage,
+                Empty,
+                Unreadable,
+                Capacity,
+                Batch,
+            ],
+            Cause::name,
+        );
+        use Outcome::*;
+        same(
+            &[
+                Applied,
+                Unchanged,
+                Rejected,
+                RestartRequired,
+                RolledBack,
+                Degraded,
+            ],
+            Outcome::name,
+        );
+        use EventKind::*;
+        same(
+            &[
+                Initial,
+                FileChange,
+                Api,
+                Restart,
+                HandlerSwap,
+                RollbackToVersion,
+            ],
+            EventKind::name,
+        );
+    }
 }

@@ -69,6 +69,8 @@ pub(crate) struct Committed {
     /// What subscribers were given.
     pub(crate) effective: Arc<Value>,
     pub(crate) version: u64,
+    /// Where it came from (a file, the API, a rollback).
+    pub(crate) source: RevisionSource,
 }
 
 /// Everything the transaction needs besides the component itself.
@@ -141,6 +143,9 @@ struct Attempt {
     new: Option<Arc<Value>>,
     retries: u32,
     fuel: u64,
+    /// The attempt's `transaction` span: each handler call is a `phase`
+    /// span under it; the event records its version, outcome and fuel.
+    span: tracing::Span,
 }
 
 /// A reload prepared in its handler, waiting for the batch's commit.
@@ -221,17 +226,44 @@ impl Attempt {
         report.result
     }
 
+    /// One handler call in a `phase` span (child of the transaction's),
+    /// which records the call's fuel and outcome.
+    fn step<T>(
+        &mut self,
+        phase: &'static str,
+        call: impl FnOnce() -> CallReport<T>,
+    ) -> Result<T, CallFailure> {
+        let span = tracing::info_span!(
+            parent: &self.span,
+            "phase",
+            phase,
+            fuel = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        let report = span.in_scope(call);
+        span.record("fuel", report.fuel);
+        span.record(
+            "outcome",
+            match &report.result {
+                Ok(_) => "ok",
+                Err(e) => e.cause().name(),
+            },
+        );
+        self.call(report)
+    }
+
     /// A handler call under the retry policy: a transient failure is tried
     /// again, up to `max_retries` times, `retry_interval` apart; every try's
     /// fuel is counted.
     fn with_retries<T>(
         &mut self,
         limits: &Limits,
+        phase: &'static str,
         mut call: impl FnMut() -> CallReport<T>,
     ) -> Result<T, CallFailure> {
         let mut tries = 0;
         loop {
-            match self.call(call()) {
+            match self.step(phase, &mut call) {
                 Err(e) if e.is_transient() && tries < limits.max_retries => {
                     tries += 1;
                     self.retries += 1;
@@ -363,6 +395,10 @@ impl ComponentState {
         if !ctx.record {
             return Arc::new(event);
         }
+        a.span.record("version", event.version);
+        a.span.record("outcome", event.outcome.name());
+        a.span.record("fuel", event.fuel_consumed);
+        let _entered = a.span.enter();
         match end.outcome {
             Outcome::Applied | Outcome::Unchanged => tracing::info!(event = %event.summary()),
             Outcome::RestartRequired => tracing::info!(event = %event.summary()),
@@ -397,7 +433,7 @@ impl ComponentState {
         let report = self
             .handler
             .instantiate(ctx.sandbox, self.name.clone(), &self.limits);
-        let instance = a.call(report)?;
+        let instance = a.step("instantiate", || report)?;
         self.support = Some(instance.support_level());
         self.instance = Some(instance);
         Ok(())
@@ -417,7 +453,7 @@ impl ComponentState {
                 // Transient failures are retried here too, as in a reload.
                 let instance = self.instance.as_mut().expect("fresh instance");
                 let limits = &self.limits;
-                a.with_retries(limits, || {
+                a.with_retries(limits, "reload", || {
                     instance.reload(limits, None, &committed.input_text)
                 })
                 .map(drop)
@@ -466,7 +502,7 @@ impl ComponentState {
             .input_text
             .clone();
         let instance = self.instance.as_mut().expect("instance is present");
-        match a.call(instance.rollback(&self.limits, &old)) {
+        match a.step("rollback", || instance.rollback(&self.limits, &old)) {
             Ok(()) => Ending::failure(Outcome::RolledBack, failure),
             Err(rollback_err) => {
                 // The handler could not roll back; a fresh instance loaded
@@ -508,6 +544,7 @@ impl ComponentState {
         input_text: Arc<str>,
         effective: Arc<Value>,
     ) -> Result<(), Failure> {
+        let _phase = tracing::info_span!("phase", phase = "commit").entered();
         // The subscribers' lock is held only to stage and to publish, never
         // across the disk write: readers and new subscribers do not wait
         // for an fsync. (Reloads of this component are serialised by the
@@ -543,6 +580,7 @@ impl ComponentState {
             input_text,
             effective,
             version,
+            source: source.clone(),
         });
         self.pending = None;
         self.degraded = false;
@@ -580,7 +618,8 @@ impl ComponentState {
     pub(crate) fn load(&mut self, ctx: &Context<'_>, req: Request) -> Arc<Event> {
         let mut a = self.attempt(req.source);
         a.mode = crate::replay::ReplayMode::Load;
-        let end = self.load_steps(ctx, &mut a, req.input);
+        let span = a.span.clone();
+        let end = span.in_scope(|| self.load_steps(ctx, &mut a, req.input));
         self.event(ctx, a, end)
     }
 
@@ -666,7 +705,8 @@ impl ComponentState {
             .clone()
             .expect("components are added with a configuration in force");
         let mut a = self.attempt(req.source);
-        let end = self.reload_steps(ctx, &mut a, &committed, req.input);
+        let span = a.span.clone();
+        let end = span.in_scope(|| self.reload_steps(ctx, &mut a, &committed, req.input));
         self.event(ctx, a, end)
     }
 
@@ -723,7 +763,7 @@ impl ComponentState {
 
         // 3. validate — deterministic, never retried.
         let instance = self.instance.as_mut().expect("instance is present");
-        if let Err(e) = a.call(instance.validate(&self.limits, &text)) {
+        if let Err(e) = a.step("validate", || instance.validate(&self.limits, &text)) {
             return self.recover(ctx, a, Failure::of(Phase::Validate, &e), false);
         }
 
@@ -732,7 +772,9 @@ impl ComponentState {
             SupportLevel::Full => false,
             SupportLevel::None => true,
             SupportLevel::Partial => {
-                match a.call(instance.can_reload(&self.limits, &old.input_text, &text)) {
+                match a.step("can_reload", || {
+                    instance.can_reload(&self.limits, &old.input_text, &text)
+                }) {
                     Ok(can) => !can,
                     Err(e) => {
                         return self.recover(ctx, a, Failure::of(Phase::CanReload, &e), false);
@@ -757,7 +799,9 @@ impl ComponentState {
         let mut tries = 0;
         let output = loop {
             let instance = self.instance.as_mut().expect("instance is present");
-            match a.call(instance.reload(&self.limits, Some(&old.input_text), &text)) {
+            match a.step("reload", || {
+                instance.reload(&self.limits, Some(&old.input_text), &text)
+            }) {
                 Ok(output) => break output,
                 Err(e) if tries < self.limits.max_retries && e.is_transient() => {
                     tries += 1;
@@ -808,6 +852,7 @@ impl ComponentState {
 
 impl ComponentState {
     fn attempt(&self, source: RevisionSource) -> Attempt {
+        let kind = source.kind.name();
         Attempt {
             started: Instant::now(),
             at: SystemTime::now(),
@@ -822,6 +867,14 @@ impl ComponentState {
             new: None,
             retries: 0,
             fuel: 0,
+            span: tracing::info_span!(
+                "transaction",
+                component = %self.name,
+                kind,
+                version = tracing::field::Empty,
+                outcome = tracing::field::Empty,
+                fuel = tracing::field::Empty,
+            ),
         }
     }
 
@@ -914,7 +967,7 @@ impl ComponentState {
             Ending::failure(Outcome::Rejected, failure)
         };
         let report = handler.instantiate(ctx.sandbox, self.name.clone(), &self.limits);
-        let mut instance = match a.call(report) {
+        let mut instance = match a.step("instantiate", || report) {
             Ok(i) => i,
             Err(e) => return refused(Failure::of(Phase::Instantiate, &e)),
         };
@@ -962,10 +1015,10 @@ fn prepare_load(
     new: &Arc<Value>,
     text: &str,
 ) -> Result<Arc<Value>, Failure> {
-    a.call(instance.validate(limits, text))
+    a.step("validate", || instance.validate(limits, text))
         .map_err(|e| Failure::of(Phase::Validate, &e))?;
     let output = a
-        .call(instance.reload(limits, None, text))
+        .step("reload", || instance.reload(limits, None, text))
         .map_err(|e| Failure::of(Phase::Reload, &e))?;
     effective_of(output, new).map_err(|m| Failure::host(Phase::Reload, Cause::BadOutput, m))
 }
@@ -1021,8 +1074,10 @@ impl ComponentState {
         a.defer_commit = true;
         let warm = self.fresh_instance(ctx, &mut a).and_then(|()| {
             let instance = self.instance.as_mut().expect("fresh instance");
-            a.call(instance.reload(&self.limits, None, &committed.input_text))
-                .map(drop)
+            a.step("reload", || {
+                instance.reload(&self.limits, None, &committed.input_text)
+            })
+            .map(drop)
         });
         let end = match warm {
             Err(e) => {
@@ -1139,7 +1194,7 @@ pub(crate) fn reload_batch(
             for (state, mut a, end) in prepared {
                 if let Some(ready) = a.ready.take() {
                     let (_, s) = staged.next().expect("one staged value per ready member");
-                    state.publish(s, ready);
+                    state.publish(s, ready, a.source.clone());
                 }
                 events.push(state.event(ctx, a, end));
             }
@@ -1188,7 +1243,12 @@ pub(crate) fn reload_batch(
 
 impl ComponentState {
     /// Publishes a batch member's staged value and makes it the one in force.
-    fn publish(&mut self, staged: crate::manager::subscribers::Staged, ready: Ready) {
+    fn publish(
+        &mut self,
+        staged: crate::manager::subscribers::Staged,
+        ready: Ready,
+        source: RevisionSource,
+    ) {
         let version = self.next_version();
         self.subscribers
             .lock()
@@ -1199,6 +1259,7 @@ impl ComponentState {
             input_text: ready.text,
             effective: ready.effective,
             version,
+            source,
         });
         self.pending = None;
         self.degraded = false;

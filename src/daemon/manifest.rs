@@ -1,5 +1,6 @@
 //! The daemon's manifest (TOML): `[runtime]` settings and `[[component]]`s.
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -27,6 +28,112 @@ pub struct ComponentDecl {
     pub group: Option<String>,
 }
 
+/// `[admin]`: the admin HTTP API the `hotreload` binary serves. Never
+/// part of a reloadable configuration: no reload can lock the operator out.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    /// `IP:PORT` to listen on (default `127.0.0.1:7070`; port 0 picks a
+    /// free one, written to `STATE_DIR/admin.addr`), or `off`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// A file holding the bearer token every endpoint but `/healthz`
+    /// needs. Required when `listen` is not a loopback address.
+    pub token_file: Option<PathBuf>,
+    /// Host names (besides the listen address, `localhost` and IP
+    /// literals) a request's `Host` may name, e.g. a Kubernetes service.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// The largest configuration or batch body, bytes (413 beyond).
+    #[serde(default = "default_body")]
+    pub max_body_bytes: usize,
+    /// The largest handler `.wasm` body, bytes (413 beyond).
+    #[serde(default = "default_handler_body")]
+    pub max_handler_bytes: usize,
+    /// A request (headers and body) must arrive within this many
+    /// milliseconds, or the connection is closed (slow clients).
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_ms: u64,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:7070".into()
+}
+fn default_body() -> usize {
+    4 << 20
+}
+fn default_handler_body() -> usize {
+    128 << 20
+}
+fn default_request_timeout() -> u64 {
+    10_000
+}
+
+impl Default for AdminSettings {
+    fn default() -> AdminSettings {
+        AdminSettings {
+            listen: default_listen(),
+            token_file: None,
+            allowed_hosts: Vec::new(),
+            max_body_bytes: default_body(),
+            max_handler_bytes: default_handler_body(),
+            request_timeout_ms: default_request_timeout(),
+        }
+    }
+}
+
+impl AdminSettings {
+    /// The address to listen on; `None` when the API is off.
+    ///
+    /// # Errors
+    /// When `listen` is neither `off` nor `IP:PORT`.
+    pub fn address(&self) -> Result<Option<SocketAddr>, String> {
+        if self.listen == "off" {
+            return Ok(None);
+        }
+        let listen = self.listen.replacen("localhost:", "127.0.0.1:", 1);
+        listen.parse().map(Some).map_err(|_| {
+            format!(
+                "[admin] listen = {:?}: use IP:PORT (\"127.0.0.1:7070\") or \"off\"",
+                self.listen
+            )
+        })
+    }
+}
+
+/// `[notify]`: a webhook told of failed reloads (and, if asked, of
+/// successful ones), with retries and a bounded queue.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySettings {
+    /// `http://HOST:PORT/PATH` receiving one JSON event per POST.
+    pub url: String,
+    /// Also send applied, unchanged and restart-required events.
+    #[serde(default)]
+    pub include_success: bool,
+    /// Events waiting to be sent; beyond it the oldest are dropped (and
+    /// counted).
+    #[serde(default = "default_queue")]
+    pub queue: usize,
+    /// Tries after the first for one event (1 s, 2 s, 4 s... apart, at
+    /// most 30 s).
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// How long one try may take, milliseconds.
+    #[serde(default = "default_notify_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn default_queue() -> usize {
+    1000
+}
+fn default_retries() -> u32 {
+    5
+}
+fn default_notify_timeout() -> u64 {
+    5000
+}
+
 /// A loaded manifest.
 #[derive(Debug, Clone)]
 pub struct Manifest {
@@ -37,6 +144,10 @@ pub struct Manifest {
     pub settings: Settings,
     /// The components, in manifest order.
     pub components: Vec<ComponentDecl>,
+    /// The admin API; `token_file` resolved against the manifest's directory.
+    pub admin: AdminSettings,
+    /// The webhook for failed reloads, if any.
+    pub notify: Option<NotifySettings>,
 }
 
 #[derive(Deserialize)]
@@ -46,6 +157,9 @@ struct File {
     runtime: Settings,
     #[serde(default, rename = "component")]
     components: Vec<Entry>,
+    #[serde(default)]
+    admin: AdminSettings,
+    notify: Option<NotifySettings>,
 }
 
 #[derive(Deserialize)]
@@ -141,11 +255,43 @@ impl Manifest {
                 group: e.group,
             });
         }
+        let mut admin = file.admin;
+        admin.token_file = admin.token_file.map(|t| dir.join(t));
+        if let Some(addr) = admin.address().map_err(&bad)?
+            && !loopback(addr.ip())
+            && admin.token_file.is_none()
+        {
+            return Err(bad(format!(
+                "[admin] listen = {:?} is not a loopback address: anyone who can reach it \
+                 could change every configuration. Set [admin] token_file, or listen on \
+                 127.0.0.1",
+                admin.listen
+            )));
+        }
+        if let Some(n) = &file.notify
+            && !n.url.starts_with("http://")
+        {
+            return Err(bad(format!(
+                "[notify] url = {:?}: only http:// URLs are supported (send to a local relay \
+                 for https)",
+                n.url
+            )));
+        }
         Ok(Manifest {
             path: path.to_owned(),
             settings,
             components,
+            admin,
+            notify: file.notify,
         })
+    }
+}
+
+/// Loopback, or an IPv4-mapped loopback.
+fn loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v| v.is_loopback()),
     }
 }
 
@@ -200,5 +346,32 @@ mod tests {
         let e = parse(&format!("{two}{two}")).unwrap_err();
         assert!(e.contains("declared twice"), "{e}");
         assert!(parse("").unwrap_err().contains("no [[component]]"));
+    }
+
+    const ONE: &str = "[[component]]\nname = \"a\"\nhandler = \"bundled:x\"\nconfig = \"c\"\n";
+
+    #[test]
+    fn admin_defaults_to_loopback_and_needs_a_token_elsewhere() {
+        let m = parse(ONE).unwrap();
+        assert_eq!(
+            m.admin.address().unwrap(),
+            Some("127.0.0.1:7070".parse().unwrap())
+        );
+        let m = parse(&format!("[admin]\nlisten = \"off\"\n{ONE}")).unwrap();
+        assert_eq!(m.admin.address().unwrap(), None);
+        let e = parse(&format!("[admin]\nlisten = \"0.0.0.0:7070\"\n{ONE}")).unwrap_err();
+        assert!(
+            e.contains("not a loopback address") && e.contains("token_file"),
+            "{e}"
+        );
+        let m = parse(&format!(
+            "[admin]\nlisten = \"0.0.0.0:7070\"\ntoken_file = \"t\"\n{ONE}"
+        ))
+        .unwrap();
+        assert_eq!(m.admin.token_file, Some(PathBuf::from("m/t")));
+        let e = parse(&format!("[admin]\nlisten = \"nowhere\"\n{ONE}")).unwrap_err();
+        assert!(e.contains("use IP:PORT"), "{e}");
+        let e = parse(&format!("[notify]\nurl = \"https://x\"\n{ONE}")).unwrap_err();
+        assert!(e.contains("only http://"), "{e}");
     }
 }

@@ -6,14 +6,17 @@ mod manifest;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use self::manifest::{ComponentDecl, Manifest};
+pub use self::manifest::{AdminSettings, ComponentDecl, Manifest, NotifySettings};
 use crate::error::Error;
 use crate::events::Event;
 use crate::manager::{ComponentSpec, HandlerSource, Runtime};
+use crate::outcome::EventKind;
 use crate::sources::{
     Change, FileRules, FileSource, Format, Origin, Payload, SourceHandle, WatchTarget, WatchedKind,
     config_of, unreadable_message,
 };
+use crate::state::Revision;
+use crate::transaction::ConfigInput;
 
 /// Finds a handler bundled with the binary by name (`bundled:NAME`).
 pub type BundledHandlers = fn(&str) -> Option<&'static [u8]>;
@@ -99,13 +102,32 @@ impl Daemon {
             {
                 files.loaded(&decl.name, WatchedKind::Handler, bytes);
             }
+            let mut config_path = Some(decl.config.display().to_string());
             let spec = match rules.read_async(&decl.config, WatchedKind::Config).await {
                 Ok(bytes) => {
                     if let Some(files) = &mut files {
                         files.loaded(&decl.name, WatchedKind::Config, bytes.clone());
                     }
                     match config_of(&decl.config, bytes) {
-                        Ok(input) => ComponentSpec::new(decl.name.clone(), handler, input),
+                        Ok(input) => match self.kept(&decl.name, &input, &handler).await {
+                            Some((revision, kept_handler)) => {
+                                tracing::info!(
+                                    component = %decl.name,
+                                    "starting on version {} ({}): the file has not changed \
+                                     since, so the latest change stays in force",
+                                    revision.version,
+                                    revision.source.label()
+                                );
+                                config_path = None;
+                                ComponentSpec::new(
+                                    decl.name.clone(),
+                                    kept_handler.unwrap_or(handler),
+                                    ConfigInput::Json(revision.config),
+                                )
+                                .kept_from(revision.version)
+                            }
+                            None => ComponentSpec::new(decl.name.clone(), handler, input),
+                        },
                         Err(why) => ComponentSpec::unavailable(decl.name.clone(), handler, why),
                     }
                 }
@@ -118,9 +140,10 @@ impl Daemon {
             };
             self.runtime
                 .add_component({
-                    let spec = spec
-                        .limits(decl.limits.clone())
-                        .config_path(decl.config.display().to_string());
+                    let mut spec = spec.limits(decl.limits.clone());
+                    if let Some(path) = config_path {
+                        spec = spec.config_path(path);
+                    }
                     match &decl.group {
                         Some(g) => spec.group(g.clone()),
                         None => spec,
@@ -132,6 +155,58 @@ impl Daemon {
             self.files = Some(self.runtime.attach(files)?);
         }
         Ok(())
+    }
+
+    /// The latest change wins across a restart. When the newest revision
+    /// did not come from the file (an API change, a rollback, a handler
+    /// swap) and the file still holds what it held at its own newest
+    /// revision, that newest revision is kept — with its handler, when the
+    /// manifest's handler is also unchanged since. `None`: the file wins.
+    async fn kept(
+        &self,
+        component: &str,
+        file: &ConfigInput,
+        handler: &HandlerSource,
+    ) -> Option<(Revision, Option<HandlerSource>)> {
+        let store = self.runtime.revisions()?.clone();
+        let name = component.to_owned();
+        let handler_hash = match handler {
+            HandlerSource::Bytes(b) => Some(crate::sandbox::hex_sha256(b)),
+            HandlerSource::Path(p) => std::fs::read(p)
+                .ok()
+                .map(|b| crate::sandbox::hex_sha256(&b)),
+            HandlerSource::Bundled(_) => None,
+        };
+        let file = crate::transaction::parse(file.clone(), usize::MAX).ok()?.0;
+        tokio::task::spawn_blocking(move || {
+            let history = store.history(&name, usize::MAX).ok()?;
+            let newest = history.first()?;
+            let from_file = |r: &Revision| {
+                r.source.path.is_some()
+                    && r.source.from_version.is_none()
+                    && matches!(r.source.kind, EventKind::Initial | EventKind::FileChange)
+            };
+            if from_file(newest) {
+                return None;
+            }
+            let last_file = history.iter().find(|r| from_file(r))?;
+            let held: serde_json::Value = serde_json::from_str(&last_file.config).ok()?;
+            if held != *file {
+                return None;
+            }
+            let kept_handler = match handler_hash {
+                Some(h) if h == last_file.handler_hash && h != newest.handler_hash => store
+                    .handler(&newest.handler_hash)
+                    .ok()
+                    .flatten()
+                    .map(HandlerSource::from),
+                _ => None,
+            };
+            Some((newest.clone(), kept_handler))
+        })
+        .await
+        .ok()
+        .flatten()
     }
 
     /// What the daemon's files may be: where they may resolve, how large.

@@ -71,6 +71,7 @@ pub struct ComponentSpec {
     limits: LimitOverrides,
     config_path: Option<String>,
     group: Option<String>,
+    kept_from: Option<u64>,
 }
 
 impl ComponentSpec {
@@ -87,6 +88,7 @@ impl ComponentSpec {
             limits: LimitOverrides::default(),
             config_path: None,
             group: None,
+            kept_from: None,
         }
     }
 
@@ -119,6 +121,14 @@ impl ComponentSpec {
         self
     }
 
+    /// Says that the first configuration is version `version`'s, kept
+    /// across a restart (an API change its file did not override): the
+    /// revision's source says `initial` with this `from_version`.
+    pub fn kept_from(mut self, version: u64) -> Self {
+        self.kept_from = Some(version);
+        self
+    }
+
     /// Names the file the configuration comes from, for events.
     pub fn config_path(mut self, path: impl Into<String>) -> Self {
         self.config_path = Some(path.into());
@@ -135,8 +145,15 @@ pub struct ComponentInfo {
     pub support_level: Option<SupportLevel>,
     /// The committed version in force.
     pub version: u64,
+    /// The configuration in force, as the handler accepted it.
+    pub config: Arc<Value>,
     /// The effective configuration in force.
     pub effective: Arc<Value>,
+    /// Where the configuration in force came from: a file (`initial` or
+    /// `file_change` with its path), the API, a rollback, or `initial`
+    /// with `from_version` when a start kept an API change the file had
+    /// not overridden.
+    pub source: Option<RevisionSource>,
     /// A restart-required configuration waiting for the next start.
     pub pending: Option<Arc<Value>>,
     /// True when the handler could not be brought back after a failure.
@@ -582,8 +599,8 @@ impl Runtime {
 
     /// The revision store, when `state_dir` is set: every committed
     /// configuration, the latest of each component being its last-known-good.
-    pub fn revisions(&self) -> Option<&Revisions> {
-        self.inner.revisions.as_deref()
+    pub fn revisions(&self) -> Option<&Arc<Revisions>> {
+        self.inner.revisions.as_ref()
     }
 
     /// Compiles a handler (or reuses one compiled earlier from the same
@@ -729,7 +746,8 @@ impl Runtime {
         let config_path = spec.config_path;
         let (state, why, cause, refused) = match spec.config {
             Ok(input) => {
-                let request = Request::new(input, EventKind::Initial, config_path.clone());
+                let mut request = Request::new(input, EventKind::Initial, config_path.clone());
+                request.source.from_version = spec.kept_from;
                 let (state, event) = self.blocking(state, |s, ctx| s.load(ctx, request)).await?;
                 if state.committed.is_some() {
                     return self.insert(spec.name, group, state, subscribers, event);
@@ -925,9 +943,10 @@ impl Runtime {
         .await
     }
 
-    async fn with_component<F>(&self, component: &str, f: F) -> Result<Arc<Event>, Error>
+    async fn with_component<F, R>(&self, component: &str, f: F) -> Result<R, Error>
     where
-        F: FnOnce(&mut ComponentState, &Context<'_>) -> Arc<Event> + Send + 'static,
+        F: FnOnce(&mut ComponentState, &Context<'_>) -> R + Send + 'static,
+        R: Send + 'static,
     {
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(Error::ShutDown);
@@ -994,20 +1013,30 @@ impl Runtime {
         let slots = self.inner.slots();
         let mut out = Vec::with_capacity(slots.len());
         for slot in slots {
-            let state = slot.state.lock().await;
-            let committed = state.committed.as_ref();
-            out.push(ComponentInfo {
-                name: state.name.to_string(),
-                support_level: state.support,
-                version: committed.map_or(0, |c| c.version),
-                effective: committed.map_or_else(|| Arc::new(Value::Null), |c| c.effective.clone()),
-                pending: state.pending.clone(),
-                degraded: state.degraded,
-                handler_hash: state.handler.hash.clone(),
-                instances_created: state.instances_created,
-            });
+            out.push(info_of(&*slot.state.lock().await));
         }
         out
+    }
+
+    /// Where one component stands (waits for a reload of it in flight).
+    ///
+    /// # Errors
+    /// [`Error::UnknownComponent`].
+    pub async fn component(&self, name: &str) -> Result<ComponentInfo, Error> {
+        let slot = self.inner.slot(name)?;
+        let state = slot.state.lock().await;
+        Ok(info_of(&state))
+    }
+
+    /// The names of the components, in name order (never waits).
+    pub fn component_names(&self) -> Vec<String> {
+        self.inner
+            .components
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// The events still in the ring, oldest first.
@@ -1452,6 +1481,44 @@ impl Runtime {
         }
     }
 
+    /// Applies a change on condition that `version` is the one in force
+    /// when the transaction starts (checked under the component's lock, so
+    /// of two writers expecting the same version exactly one goes through):
+    /// an HTTP `If-Match`. A handler swap is not conditional.
+    ///
+    /// # Errors
+    /// [`Error::VersionConflict`] when another version is in force, and as
+    /// [`Runtime::apply`].
+    pub async fn apply_expecting(&self, change: Change, version: u64) -> Result<Arc<Event>, Error> {
+        if matches!(change.payload, Payload::Handler(_)) {
+            return self.apply(change).await;
+        }
+        let (source, incoming) = Incoming::read(&change.origin, change.payload);
+        let component = change.component;
+        if !self.inner.settings.enabled {
+            return Err(Error::Disabled);
+        }
+        let name = component.clone();
+        self.with_component(&component, move |state, ctx| {
+            let current = state.committed.as_ref().map_or(0, |c| c.version);
+            if current != version {
+                return Err(Error::VersionConflict {
+                    component: name,
+                    expected: version,
+                    current,
+                });
+            }
+            Ok(match incoming {
+                Incoming::Config(input) => state.reload(ctx, Request { input, source }),
+                Incoming::Refused(cause, message) => {
+                    state.reject_input(ctx, source, cause, message)
+                }
+                Incoming::Handler(_) => unreachable!("handler payloads are applied above"),
+            })
+        })
+        .await?
+    }
+
     /// Applies a group's changes held over one debounce window as one
     /// batch: the last change of each component counts; a file that cannot
     /// be read or parsed aborts the whole batch (every member's event says
@@ -1572,5 +1639,22 @@ impl Runtime {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
+    }
+}
+
+fn info_of(state: &ComponentState) -> ComponentInfo {
+    let committed = state.committed.as_ref();
+    let null = || Arc::new(Value::Null);
+    ComponentInfo {
+        name: state.name.to_string(),
+        support_level: state.support,
+        version: committed.map_or(0, |c| c.version),
+        config: committed.map_or_else(null, |c| c.input.clone()),
+        effective: committed.map_or_else(null, |c| c.effective.clone()),
+        source: committed.map(|c| c.source.clone()),
+        pending: state.pending.clone(),
+        degraded: state.degraded,
+        handler_hash: state.handler.hash.clone(),
+        instances_created: state.instances_created,
     }
 }

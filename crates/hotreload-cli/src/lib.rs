@@ -7,6 +7,7 @@
 
 #![deny(missing_docs)]
 
+pub(crate) mod admin;
 pub mod bench;
 #[doc(hidden)]
 pub mod cli;

@@ -7,10 +7,10 @@ use hotreload_cli::cli;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    cli::init_tracing(args.default_log_level());
+    cli::init_tracing(args.default_log_level(), args.log_format());
     let args = match cli::run_sync(args) {
         Ok(code) => return code,
-        Err(args) => args,
+        Err(args) => *args,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

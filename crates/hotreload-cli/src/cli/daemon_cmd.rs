@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use std::time::Duration;
 
@@ -12,6 +13,8 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use hotreload_handlers::by_name as bundled;
 
+use crate::admin::{self, metrics::Metrics, notify::Notifier};
+
 /// How `run` prints events on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum EventsFormat {
@@ -19,6 +22,24 @@ pub(crate) enum EventsFormat {
     Json,
     /// One summary line per event.
     Text,
+}
+
+/// Where a running daemon writes its admin API's address, in its state
+/// directory (the CLI clients read it when the manifest says port 0).
+pub(crate) const ADMIN_ADDR_FILE: &str = "admin.addr";
+
+async fn start_admin(
+    manifest: &Manifest,
+    runtime: &hotreload::Runtime,
+    metrics: Arc<Metrics>,
+) -> Result<Option<admin::Admin>, String> {
+    let Some(addr) = manifest.admin.address()? else {
+        return Ok(None);
+    };
+    let expected = manifest.components.iter().map(|c| c.name.clone()).collect();
+    admin::start(&manifest.admin, addr, runtime.clone(), expected, metrics)
+        .await
+        .map(Some)
 }
 
 pub(crate) async fn run(manifest: &Path, format: EventsFormat) -> ExitCode {
@@ -29,7 +50,7 @@ pub(crate) async fn run(manifest: &Path, format: EventsFormat) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut daemon = match Daemon::new(manifest, bundled) {
+    let mut daemon = match Daemon::new(manifest.clone(), bundled) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("error: {e}");
@@ -45,8 +66,49 @@ pub(crate) async fn run(manifest: &Path, format: EventsFormat) -> ExitCode {
         eprintln!("error: cannot install signal handlers");
         return ExitCode::FAILURE;
     };
+    // Metrics and the webhook read every event from the first load on.
+    let metrics = Arc::new(Metrics::new());
+    let observer = metrics.follow(daemon.runtime());
+    let notifier = manifest
+        .notify
+        .clone()
+        .map(|n| Notifier::start(daemon.runtime(), n, metrics.clone()));
+    // The admin API answers before the components load: /healthz says the
+    // process is alive, /readyz says 503 until every one has a configuration.
+    let admin = match start_admin(&manifest, daemon.runtime(), metrics.clone()).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            daemon.shutdown().await;
+            printer.stop(Duration::from_secs(1));
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr_file = admin.as_ref().and_then(|a| {
+        let dir = manifest.settings.state_dir.as_ref()?;
+        let path = dir.join(ADMIN_ADDR_FILE);
+        match std::fs::write(&path, format!("{}\n", a.addr)) {
+            Ok(()) => Some(path),
+            Err(e) => {
+                tracing::warn!("cannot write {}: {e}", path.display());
+                None
+            }
+        }
+    });
+    if let Some(a) = &admin {
+        tracing::info!("admin API on http://{}", a.addr);
+    }
+    let stop_admin = |admin: Option<admin::Admin>| async move {
+        if let Some(a) = admin {
+            a.stop().await;
+        }
+        if let Some(p) = addr_file {
+            let _ = std::fs::remove_file(p);
+        }
+    };
     if let Err(e) = daemon.start().await {
         eprintln!("error: {e}");
+        stop_admin(admin).await;
         daemon.shutdown().await;
         printer.stop(Duration::from_secs(1));
         return ExitCode::FAILURE;
@@ -63,7 +125,10 @@ pub(crate) async fn run(manifest: &Path, format: EventsFormat) -> ExitCode {
         }
     }
     tracing::info!("shutting down");
+    stop_admin(admin).await;
+    drop(notifier);
     daemon.shutdown().await;
+    observer.abort();
     // Print what was recorded before the shutdown, but never wait long for
     // a reader that does not read.
     tokio::task::spawn_blocking(move || printer.stop(Duration::from_secs(1)))

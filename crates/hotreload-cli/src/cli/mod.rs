@@ -1,6 +1,7 @@
 //! Command-line surfaces: argument parsing and one module per command.
 
 mod bench_cmd;
+mod client_cmd;
 mod conform_cmd;
 mod daemon_cmd;
 mod history_cmd;
@@ -20,6 +21,19 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines on stderr are written: `text` for people, `json` (one
+    /// object per line, with the transaction and phase spans) for machines.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One line per record, for people.
+    Text,
+    /// One JSON object per record, for machines.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,6 +84,30 @@ enum Command {
     /// Exit status: 0 the same; 1 different; 2 it cannot be replayed (no
     /// record, the handler's code no longer kept).
     Replay(replay_cmd::ReplayArgs),
+    /// A running daemon's components, through its admin API: version,
+    /// support level, state, where the configuration in force came from,
+    /// and the last event.
+    ///
+    /// Exit status: 0; 2 when the daemon cannot be reached.
+    Status(client_cmd::StatusArgs),
+    /// Send a configuration to a running daemon (through its admin API);
+    /// print the event the transaction recorded.
+    ///
+    /// Exit status: 0 applied or unchanged (with `--dry-run`: would be);
+    /// 1 rejected, rolled back, restart-required, degraded, or the version
+    /// moved on (`--if-version`); 2 the daemon or the file cannot be
+    /// reached, or the request is refused.
+    Apply(client_cmd::ApplyArgs),
+    /// Roll a running daemon's component back to an earlier version (a new
+    /// version through the whole transaction); print its event.
+    ///
+    /// Exit status: as `apply`.
+    Rollback(client_cmd::RollbackArgs),
+    /// A running daemon's events, one JSON object per line; `--follow`
+    /// keeps printing them as they are recorded.
+    ///
+    /// Exit status: 0; 2 when the daemon cannot be reached (or goes away).
+    Events(client_cmd::EventsArgs),
     /// Run the built-in scenario suite against the bundled handlers.
     Test {
         /// Print each scenario's events as well.
@@ -94,30 +132,45 @@ impl Cli {
             _ => "warn",
         }
     }
+
+    /// How log lines are written (`--log-format`).
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format
+    }
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (else `default`).
-pub fn init_tracing(default: &str) {
+pub fn init_tracing(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Colours only for a terminal: a log file gets plain text.
-    use std::io::IsTerminal;
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .try_init(),
+        LogFormat::Text => {
+            // Colours only for a terminal: a log file gets plain text.
+            use std::io::IsTerminal;
+            builder
+                .with_ansi(std::io::stderr().is_terminal())
+                .try_init()
+        }
+    };
 }
 
 /// Runs the commands that manage their own threads (the benchmark builds
 /// its own async runtime); gives the others back.
-pub fn run_sync(cli: Cli) -> Result<ExitCode, Cli> {
+pub fn run_sync(cli: Cli) -> Result<ExitCode, Box<Cli>> {
     match cli.command {
         Command::Bench(args) => Ok(bench_cmd::run(args)),
         Command::Conform(args) => Ok(conform_cmd::run(args)),
         Command::History(args) => Ok(history_cmd::run(args)),
         Command::Replay(args) => Ok(replay_cmd::run(args)),
-        command => Err(Cli { command }),
+        command => Err(Box::new(Cli { command, ..cli })),
     }
 }
 
@@ -130,6 +183,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         } => daemon_cmd::run(&manifest, events_format).await,
         Command::Validate { manifest } => daemon_cmd::validate(&manifest).await,
         Command::Test { verbose } => scenarios::run(verbose).await,
+        Command::Status(args) => client_cmd::status(args).await,
+        Command::Apply(args) => client_cmd::apply(args).await,
+        Command::Rollback(args) => client_cmd::rollback(args).await,
+        Command::Events(args) => client_cmd::events(args).await,
         Command::Bench(_) | Command::Conform(_) | Command::History(_) | Command::Replay(_) => {
             unreachable!("run_sync runs these outside the async runtime")
         }

@@ -13,14 +13,14 @@ use serde_json::{Value, json};
 
 use crate::write_manifest;
 
-fn hotreload() -> Command {
+pub(crate) fn hotreload() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_hotreload"));
     c.env("RUST_LOG", "warn");
     c
 }
 
 /// A running daemon whose stdout and stderr lines arrive on channels.
-struct Running {
+pub(crate) struct Running {
     child: Child,
     stdout: mpsc::Receiver<String>,
     stderr: mpsc::Receiver<String>,
@@ -41,7 +41,7 @@ fn lines_of(from: impl Read + Send + 'static) -> mpsc::Receiver<String> {
 }
 
 impl Running {
-    fn start(mut cmd: Command) -> Running {
+    pub(crate) fn start(mut cmd: Command) -> Running {
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -64,14 +64,14 @@ impl Running {
     }
 
     /// The next event, within `secs` seconds: a stdout line, as JSON.
-    fn next(&self, secs: u64) -> Value {
+    pub(crate) fn next(&self, secs: u64) -> Value {
         let line = self.next_line(secs);
         serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("a stdout line that is not a JSON event ({e}): {line}"))
     }
 
     /// Waits for a log line (stderr) containing `text`, within `secs` seconds.
-    fn wait_log(&self, text: &str, secs: u64) -> String {
+    pub(crate) fn wait_log(&self, text: &str, secs: u64) -> String {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -92,7 +92,7 @@ impl Running {
         }
     }
 
-    fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([&format!("-{sig}"), &self.child.id().to_string()])
             .status()
@@ -101,7 +101,7 @@ impl Running {
         assert!(ok);
     }
 
-    fn wait_exit(&mut self, secs: u64) -> i32 {
+    pub(crate) fn wait_exit(&mut self, secs: u64) -> i32 {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -120,7 +120,7 @@ impl Drop for Running {
     }
 }
 
-fn atomic_write(path: &Path, text: &str) {
+pub(crate) fn atomic_write(path: &Path, text: &str) {
     let tmp = path.with_extension("tmp~");
     std::fs::write(&tmp, text).unwrap();
     std::fs::rename(&tmp, path).unwrap();
@@ -142,7 +142,7 @@ fn seeded_random() -> impl FnMut(u64) -> u64 {
     }
 }
 
-fn run(manifest: &Path) -> Running {
+pub(crate) fn run(manifest: &Path) -> Running {
     let mut cmd = hotreload();
     cmd.arg("run").arg(manifest);
     Running::start(cmd)
@@ -391,7 +391,7 @@ fn permission_denied_keeps_the_last_good() {
     assert_eq!(e["effective_config"]["level"], "debug");
 }
 
-fn output(args: &[&str]) -> (i32, String) {
+pub(crate) fn output(args: &[&str]) -> (i32, String) {
     let out = hotreload().args(args).output().unwrap();
     let text = format!(
         "{}{}",
@@ -415,7 +415,7 @@ fn validate_and_run_name_what_is_wrong() {
     };
     let good = m(
         "good.toml",
-        "[[component]]\nname = \"a\"\nhandler = \"bundled:logging\"\nconfig = \"ok.json\"\n",
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[[component]]\nname = \"a\"\nhandler = \"bundled:logging\"\nconfig = \"ok.json\"\n",
     );
     let (code, text) = output(&["validate", &good]);
     assert_eq!(code, 0, "{text}");
@@ -423,7 +423,7 @@ fn validate_and_run_name_what_is_wrong() {
 
     let typo = m(
         "typo.toml",
-        "[runtime]\ndebounce_msec = 5\n[[component]]\nname = \"a\"\nhandler = \"bundled:logging\"\nconfig = \"ok.json\"\n",
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[runtime]\ndebounce_msec = 5\n[[component]]\nname = \"a\"\nhandler = \"bundled:logging\"\nconfig = \"ok.json\"\n",
     );
     // A bad manifest: `run` promises 2; `validate` only that it is not 0.
     for (cmd, want) in [("validate", None), ("run", Some(2))] {
@@ -440,7 +440,7 @@ fn validate_and_run_name_what_is_wrong() {
 
     let missing = m(
         "missing.toml",
-        "[[component]]\nname = \"a\"\nhandler = \"nowhere.wasm\"\nconfig = \"ok.json\"\n",
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[[component]]\nname = \"a\"\nhandler = \"nowhere.wasm\"\nconfig = \"ok.json\"\n",
     );
     for (cmd, want) in [("validate", None), ("run", Some(2))] {
         let (code, text) = output(&[cmd, &missing]);
@@ -456,7 +456,7 @@ fn validate_and_run_name_what_is_wrong() {
 
     let junk = m(
         "junk.toml",
-        "[[component]]\nname = \"a\"\nhandler = \"junk.wasm\"\nconfig = \"ok.json\"\n",
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[[component]]\nname = \"a\"\nhandler = \"junk.wasm\"\nconfig = \"ok.json\"\n",
     );
     // The manifest is sound, the component cannot start: 1 for both.
     for cmd in ["validate", "run"] {
@@ -467,7 +467,7 @@ fn validate_and_run_name_what_is_wrong() {
 
     let invalid = m(
         "invalid.toml",
-        "[[component]]\nname = \"a\"\nhandler = \"bundled:logging\"\nconfig = \"ok.json\"\n[[component]]\nname = \"b\"\nhandler = \"bundled:logging\"\nconfig = \"bad.json\"\n",
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[[component]]\nname = \"a\"\nhandler = \"bundled:logging\"\nconfig = \"ok.json\"\n[[component]]\nname = \"b\"\nhandler = \"bundled:logging\"\nconfig = \"bad.json\"\n",
     );
     let (code, text) = output(&["validate", &invalid]);
     assert_eq!(code, 1, "{text}");
@@ -482,7 +482,7 @@ fn validate_and_run_name_what_is_wrong() {
 
     let no_config = m(
         "noconfig.toml",
-        "[[component]]\nname = \"a\"\nhandler = \"bundled:logging\"\nconfig = \"absent.json\"\n",
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[[component]]\nname = \"a\"\nhandler = \"bundled:logging\"\nconfig = \"absent.json\"\n",
     );
     let (code, text) = output(&["validate", &no_config]);
     assert_eq!(code, 1);
@@ -513,7 +513,9 @@ fn sigkill_during_batches_never_tears_a_batch_50_of_50() {
     swap_generation(d, 0);
     // A group is flushed one quiet debounce window after its last change:
     // every file of one swap arrives within it.
-    let mut manifest = String::from("[runtime]\ndebounce_ms = 40\nretry_interval_ms = 1\n");
+    let mut manifest = String::from(
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[runtime]\ndebounce_ms = 40\nretry_interval_ms = 1\n",
+    );
     for name in ["a", "b", "c"] {
         std::os::unix::fs::symlink(
             format!("..data/{name}.json"),

@@ -17,7 +17,9 @@ fn hotreload() -> Command {
 }
 
 fn manifest(dir: &Path, n: usize) -> Result<std::path::PathBuf> {
-    let mut text = String::from("[runtime]\ndebounce_ms = 20\nretry_interval_ms = 1\n");
+    let mut text = String::from(
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[runtime]\ndebounce_ms = 20\nretry_interval_ms = 1\n",
+    );
     for i in 0..n {
         let config = dir.join(format!("c{i}.json"));
         if !config.exists() {
@@ -329,7 +331,7 @@ fn an_invalid_component_name_is_a_bad_manifest() -> Result<()> {
     let path = dir.path().join("hotreload.toml");
     std::fs::write(
         &path,
-        "[[component]]\nname = \"a b\"\nhandler = \"bundled:logging\"\nconfig = \"c.json\"\n",
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[[component]]\nname = \"a b\"\nhandler = \"bundled:logging\"\nconfig = \"c.json\"\n",
     )?;
     let out = hotreload().arg("run").arg(&path).output()?;
     assert_eq!(out.status.code(), Some(2));
@@ -373,7 +375,7 @@ fn chaos_on_the_watched_tree_for_60_seconds() -> Result<()> {
     std::fs::write(&config, r#"{"level": "info"}"#)?;
     std::fs::write(
         dir.path().join("hotreload.toml"),
-        "[runtime]\ndebounce_ms = 20\nretry_interval_ms = 1\n[[component]]\nname = \"c\"\nhandler = \"bundled:logging\"\nconfig = \"conf/c.json\"\n",
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[runtime]\ndebounce_ms = 20\nretry_interval_ms = 1\n[[component]]\nname = \"c\"\nhandler = \"bundled:logging\"\nconfig = \"conf/c.json\"\n",
     )?;
     let mut child = hotreload()
         .arg("run")

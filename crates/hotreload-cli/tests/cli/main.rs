@@ -2,6 +2,7 @@
 //! signals and crashes, and its exit codes. The library's own tests are in
 //! the root package (`tests/all`).
 
+mod admin;
 mod cli;
 mod crash;
 mod daemon_cli;
@@ -65,7 +66,9 @@ pub(crate) fn settings() -> Settings {
 /// Writes each component's file (unless its content is empty) and a
 /// manifest naming them, in `dir`.
 pub(crate) fn write_manifest(dir: &Path, components: &[(&str, &str, &str, &str)]) -> PathBuf {
-    let mut manifest = format!("[runtime]\ndebounce_ms = {DEBOUNCE_MS}\nretry_interval_ms = 1\n");
+    let mut manifest = format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[runtime]\ndebounce_ms = {DEBOUNCE_MS}\nretry_interval_ms = 1\n"
+    );
     for (name, handler, file, content) in components {
         if !content.is_empty() {
             std::fs::write(dir.join(file), content).unwrap();
