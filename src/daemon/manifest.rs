@@ -37,9 +37,13 @@ pub struct AdminSettings {
     /// free one, written to `STATE_DIR/admin.addr`), or `off`.
     #[serde(default = "default_listen")]
     pub listen: String,
-    /// A file holding the bearer token every endpoint but `/healthz`
-    /// needs. Required when `listen` is not a loopback address.
+    /// A file holding the bearer token every endpoint but `/healthz` and
+    /// `/readyz` needs. Required when `listen` is not a loopback address.
     pub token_file: Option<PathBuf>,
+    /// `/metrics` answers without the token too (for scrapers that find
+    /// targets by annotations and hold no secret).
+    #[serde(default)]
+    pub public_metrics: bool,
     /// Host names (besides the listen address, `localhost` and IP
     /// literals) a request's `Host` may name, e.g. a Kubernetes service.
     #[serde(default)]
@@ -74,6 +78,7 @@ impl Default for AdminSettings {
         AdminSettings {
             listen: default_listen(),
             token_file: None,
+            public_metrics: false,
             allowed_hosts: Vec::new(),
             max_body_bytes: default_body(),
             max_handler_bytes: default_handler_body(),

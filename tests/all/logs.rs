@@ -4,7 +4,10 @@
 //! It is global because handler calls run on blocking threads, where a
 //! thread-local subscriber would not see them. Tests tell their lines apart
 //! by a field only they produce (a component name, a handler hash).
+//!
+//! It keeps the library's spans too: name, parent and fields.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::{Mutex, Once};
 
@@ -29,6 +32,34 @@ impl Line {
 }
 
 static LINES: Mutex<Vec<Line>> = Mutex::new(Vec::new());
+
+/// One span of the library: its id, name, parent's id and fields as
+/// recorded so far.
+#[derive(Debug, Clone)]
+pub(crate) struct SpanRecord {
+    pub(crate) id: u64,
+    pub(crate) name: String,
+    pub(crate) parent: Option<u64>,
+    pub(crate) fields: BTreeMap<String, String>,
+}
+
+static SPANS: Mutex<Vec<SpanRecord>> = Mutex::new(Vec::new());
+
+thread_local! {
+    /// The spans entered on this thread, innermost last.
+    static ENTERED: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The spans kept so far that `wanted` picks.
+pub(crate) fn spans(wanted: impl Fn(&SpanRecord) -> bool) -> Vec<SpanRecord> {
+    SPANS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter(|s| wanted(s))
+        .cloned()
+        .collect()
+}
 static INSTALL: Once = Once::new();
 
 /// Starts keeping log lines (from here on, for the whole test binary).
@@ -54,9 +85,10 @@ struct Capture;
 
 impl Capture {
     fn wanted(meta: &Metadata<'_>) -> bool {
-        meta.is_event()
+        (meta.is_event()
             && *meta.level() <= Level::DEBUG
-            && (meta.target() == "handler" || meta.target().starts_with("hotreload"))
+            && (meta.target() == "handler" || meta.target().starts_with("hotreload")))
+            || (meta.is_span() && meta.target().starts_with("hotreload"))
     }
 }
 
@@ -69,12 +101,33 @@ impl Subscriber for Capture {
         Some(LevelFilter::DEBUG)
     }
 
-    // Spans are never enabled, so these are never called with real spans.
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
+    fn new_span(&self, attrs: &Attributes<'_>) -> Id {
+        let parent = if attrs.is_contextual() {
+            ENTERED.with(|e| e.borrow().last().copied())
+        } else {
+            attrs.parent().map(Id::into_u64)
+        };
+        let mut fields = Fields(BTreeMap::new());
+        attrs.record(&mut fields);
+        let mut spans = SPANS.lock().unwrap_or_else(|e| e.into_inner());
+        let id = spans.len() as u64 + 1;
+        spans.push(SpanRecord {
+            id,
+            name: attrs.metadata().name().to_owned(),
+            parent,
+            fields: fields.0,
+        });
+        Id::from_u64(id)
     }
 
-    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record(&self, id: &Id, values: &Record<'_>) {
+        let mut fields = Fields(BTreeMap::new());
+        values.record(&mut fields);
+        let mut spans = SPANS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(span) = spans.get_mut(id.into_u64() as usize - 1) {
+            span.fields.extend(fields.0);
+        }
+    }
 
     fn record_follows_from(&self, _: &Id, _: &Id) {}
 
@@ -89,9 +142,13 @@ impl Subscriber for Capture {
         });
     }
 
-    fn enter(&self, _: &Id) {}
+    fn enter(&self, id: &Id) {
+        ENTERED.with(|e| e.borrow_mut().push(id.into_u64()));
+    }
 
-    fn exit(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {
+        ENTERED.with(|e| e.borrow_mut().pop());
+    }
 }
 
 struct Fields(BTreeMap<String, String>);

@@ -21,6 +21,7 @@ mod properties;
 mod replay;
 mod revisions;
 mod sandbox;
+mod spans;
 mod subscribers;
 mod transaction;
 mod utf8;

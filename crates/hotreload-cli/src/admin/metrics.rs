@@ -179,10 +179,12 @@ impl Metrics {
             .get_or_create(&component)
             .set(i64::from(ok));
         if ok {
-            let now = std::time::SystemTime::now()
+            // When the attempt started (the event's own time), else now.
+            let at = humantime::parse_rfc3339(&e.timestamp)
+                .unwrap_or_else(|_| std::time::SystemTime::now())
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64());
-            self.last_success_time.get_or_create(&component).set(now);
+            self.last_success_time.get_or_create(&component).set(at);
         }
         self.reloads
             .get_or_create(&OutcomeLabels {

@@ -4,8 +4,8 @@
 //! events), statistics, Prometheus metrics, health and readiness.
 //!
 //! Loopback by default; a bearer token (compared in constant time) guards
-//! every endpoint but `/healthz` when configured, and is required on any
-//! other address. A request whose `Host` is not this server's is refused
+//! every endpoint but `/healthz` and `/readyz` (and `/metrics` with
+//! `public_metrics`) when configured, and is required on any other address. A request whose `Host` is not this server's is refused
 //! (DNS rebinding). Bodies are bounded (413) and must arrive in time.
 
 pub(crate) mod client;
@@ -268,7 +268,11 @@ fn check(state: &Shared, path: &str, headers: &HeaderMap) -> Result<(), ApiError
     let Some(token) = &state.token else {
         return Ok(());
     };
-    if path == "/healthz" {
+    // Probes (a kubelet holds no secret) and, if asked, the scraper.
+    if path == "/healthz"
+        || path == "/readyz"
+        || (path == "/metrics" && state.settings.public_metrics)
+    {
         return Ok(());
     }
     let given = headers

@@ -469,7 +469,7 @@ fn a_batch_applies_all_or_nothing() {
 }
 
 #[test]
-fn a_token_guards_everything_but_healthz_and_foreign_hosts_are_refused() {
+fn a_token_guards_everything_but_the_probes_and_foreign_hosts_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let token = "s3cret-token-of-some-length";
     std::fs::write(dir.path().join("token"), format!("{token}\n")).unwrap();
@@ -484,8 +484,12 @@ fn a_token_guards_everything_but_healthz_and_foreign_hosts_are_refused() {
         addr: api.addr,
         token: Some("s3cret-token-of-some-lengtH".into()),
     };
+    // Probes need no token (a kubelet holds none); /readyz names nothing.
     assert_eq!(anonymous.get("/healthz").status, 200);
-    for path in ["/v1/components", "/metrics", "/readyz", "/v1/events"] {
+    let r = anonymous.get("/readyz");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!({"ready": true, "loaded": 2, "expected": 2}));
+    for path in ["/v1/components", "/metrics", "/v1/events", "/v1/stats"] {
         let r = anonymous.get(path);
         assert_eq!(r.status, 401, "{path}");
         assert_eq!(r.header("www-authenticate"), Some("Bearer"));

@@ -7,6 +7,8 @@ mod cli;
 mod crash;
 mod daemon_cli;
 mod hostile_fs;
+mod load;
+mod observe;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
