@@ -308,6 +308,7 @@ pub fn replay(
         support: None,
         instances_created: 0,
         base_version: 0,
+        published: Arc::new(Mutex::new(None)),
     };
     let request = |text: &Option<String>| {
         Request::new(

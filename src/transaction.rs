@@ -104,6 +104,9 @@ pub(crate) struct ComponentState {
     /// The version committed before this process started (from the
     /// last-known-good record), so numbering goes on across restarts.
     pub(crate) base_version: u64,
+    /// Where the component stands as of its last event, for readers that
+    /// must not wait for a reload in flight (status pages, the admin API).
+    pub(crate) published: Arc<Mutex<Option<crate::manager::ComponentInfo>>>,
 }
 
 /// A reload request.
@@ -395,6 +398,8 @@ impl ComponentState {
         if !ctx.record {
             return Arc::new(event);
         }
+        *self.published.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(crate::manager::info_of(self));
         a.span.record("version", event.version);
         a.span.record("outcome", event.outcome.name());
         a.span.record("fuel", event.fuel_consumed);
@@ -1053,6 +1058,7 @@ impl ComponentState {
             support: None,
             instances_created: 0,
             base_version: self.base_version,
+            published: Arc::new(Mutex::new(None)),
         }
     }
 

@@ -167,6 +167,8 @@ pub struct ComponentInfo {
 
 struct Slot {
     state: Arc<tokio::sync::Mutex<ComponentState>>,
+    /// Where the component stands as of its last event (never waits).
+    published: Arc<Mutex<Option<ComponentInfo>>>,
     /// The component's batch group, if any.
     group: Option<String>,
     subscribers: Arc<Mutex<Subscribers>>,
@@ -742,6 +744,7 @@ impl Runtime {
             support: None,
             instances_created: 0,
             base_version,
+            published: Arc::new(Mutex::new(None)),
         };
         let config_path = spec.config_path;
         let (state, why, cause, refused) = match spec.config {
@@ -846,6 +849,7 @@ impl Runtime {
             .unwrap_or_else(|e| e.into_inner())
             .watch_raw();
         let slot = Arc::new(Slot {
+            published: state.published.clone(),
             state: Arc::new(tokio::sync::Mutex::new(state)),
             group,
             subscribers,
@@ -1005,7 +1009,9 @@ impl Runtime {
         Ok(current)
     }
 
-    /// Where every component stands (waits for reloads in flight).
+    /// Where every component stands, as of each one's last event: a
+    /// reload in flight is not waited for (until it ends, what is in force
+    /// is what was).
     ///
     /// Must be awaited inside a tokio runtime: handler calls run on its
     /// blocking thread pool.
@@ -1013,19 +1019,17 @@ impl Runtime {
         let slots = self.inner.slots();
         let mut out = Vec::with_capacity(slots.len());
         for slot in slots {
-            out.push(info_of(&*slot.state.lock().await));
+            out.push(slot.info().await);
         }
         out
     }
 
-    /// Where one component stands (waits for a reload of it in flight).
+    /// Where one component stands: as [`Runtime::components`].
     ///
     /// # Errors
     /// [`Error::UnknownComponent`].
     pub async fn component(&self, name: &str) -> Result<ComponentInfo, Error> {
-        let slot = self.inner.slot(name)?;
-        let state = slot.state.lock().await;
-        Ok(info_of(&state))
+        Ok(self.inner.slot(name)?.info().await)
     }
 
     /// The names of the components, in name order (never waits).
@@ -1642,7 +1646,21 @@ impl Runtime {
     }
 }
 
-fn info_of(state: &ComponentState) -> ComponentInfo {
+impl Slot {
+    async fn info(&self) -> ComponentInfo {
+        let published = self
+            .published
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match published {
+            Some(info) => info,
+            None => info_of(&*self.state.lock().await),
+        }
+    }
+}
+
+pub(crate) fn info_of(state: &ComponentState) -> ComponentInfo {
     let committed = state.committed.as_ref();
     let null = || Arc::new(Value::Null);
     ComponentInfo {

@@ -239,6 +239,7 @@ pub(crate) fn start_admin(admin: &str, extra: &str, token: Option<&str>) -> Admi
 }
 
 const LOGGING: &str = "/v1/components/logging";
+const LOGGING_CONFIG: &str = "/v1/components/logging/config";
 
 #[test]
 fn components_config_history_and_rollback_through_the_api() {
@@ -703,7 +704,7 @@ fn open_stream(api: &Api, last_event_id: Option<u64>) -> TcpStream {
 
 #[test]
 fn a_hundred_event_streams_see_each_event_and_resume_where_they_left() {
-    let d = start_admin("", "", None);
+    let mut d = start_admin("", "", None);
     let api = &d.api;
     let mut streams: Vec<TcpStream> = (0..100).map(|_| open_stream(api, None)).collect();
     // Let every stream subscribe before the change.
@@ -744,6 +745,30 @@ fn a_hundred_event_streams_see_each_event_and_resume_where_they_left() {
     assert_eq!(now["events"], json!([]));
     let r = api.get("/v1/events?wait=forever");
     assert_eq!(r.status, 400);
+    // A stream still open does not hold the daemon up at shutdown.
+    d._daemon.signal("TERM");
+    assert_eq!(d._daemon.wait_exit(15), 0);
+    drop(back);
+}
+
+#[test]
+fn json_logs_carry_the_transaction_span() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_admin_manifest(dir.path(), "", "");
+    let mut cmd = hotreload();
+    cmd.env("RUST_LOG", "info")
+        .args(["--log-format", "json", "run"])
+        .arg(&manifest);
+    let daemon = Running::start(cmd);
+    let api = wait_ready(dir.path(), None);
+    api.put_json(LOGGING_CONFIG, &json!({"level": "shrill"}));
+    let line = daemon.wait_log("shrill", 20);
+    let log: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(log["level"], "WARN", "{log}");
+    assert_eq!(log["span"]["name"], "transaction", "{log}");
+    assert_eq!(log["span"]["component"], "logging", "{log}");
+    assert_eq!(log["span"]["kind"], "api", "{log}");
+    assert_eq!(log["span"]["outcome"], "rejected", "{log}");
 }
 
 #[test]
