@@ -150,7 +150,10 @@ fn twenty_thousand_gets_while_reloads_run_fail_none() {
         let stop = stop.clone();
         std::thread::spawn(move || reloads(addr, &stop, 300))
     };
-    let clients = 4;
+    let clients: usize = std::env::var("HOTRELOAD_LOAD_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
     let started = Instant::now();
     let getters: Vec<_> = (0..clients)
         .map(|_| {
