@@ -18,6 +18,14 @@ use crate::sources::{
 use crate::state::Revision;
 use crate::transaction::ConfigInput;
 
+/// A configuration a start keeps instead of its file's ([`Daemon::kept`]).
+struct Kept {
+    config: String,
+    from_version: Option<u64>,
+    handler: Option<HandlerSource>,
+    why: String,
+}
+
 /// Finds a handler bundled with the binary by name (`bundled:NAME`).
 pub type BundledHandlers = fn(&str) -> Option<&'static [u8]>;
 
@@ -102,7 +110,10 @@ impl Daemon {
             {
                 files.loaded(&decl.name, WatchedKind::Handler, bytes);
             }
-            let mut config_path = Some(decl.config.display().to_string());
+            let path = decl.config.display().to_string();
+            // A kept configuration (the API's, across a restart) falls back
+            // to the file's when it cannot be loaded any more.
+            let mut fallback = None;
             let spec = match rules.read_async(&decl.config, WatchedKind::Config).await {
                 Ok(bytes) => {
                     if let Some(files) = &mut files {
@@ -110,25 +121,27 @@ impl Daemon {
                     }
                     match config_of(&decl.config, bytes) {
                         Ok(input) => match self.kept(&decl.name, &input, &handler).await {
-                            Some((revision, kept_handler)) => {
-                                tracing::info!(
-                                    component = %decl.name,
-                                    "starting on version {} ({}): the file has not changed \
-                                     since, so the latest change stays in force",
-                                    revision.version,
-                                    revision.source.label()
+                            Some(kept) => {
+                                tracing::info!(component = %decl.name, "starting on {}", kept.why);
+                                fallback = Some(
+                                    ComponentSpec::new(decl.name.clone(), handler.clone(), input)
+                                        .config_path(path.clone()),
                                 );
-                                config_path = None;
-                                ComponentSpec::new(
+                                let spec = ComponentSpec::new(
                                     decl.name.clone(),
-                                    kept_handler.unwrap_or(handler),
-                                    ConfigInput::Json(revision.config),
-                                )
-                                .kept_from(revision.version)
+                                    kept.handler.unwrap_or(handler),
+                                    ConfigInput::Json(kept.config),
+                                );
+                                match kept.from_version {
+                                    Some(v) => spec.kept_from(v),
+                                    None => spec,
+                                }
                             }
-                            None => ComponentSpec::new(decl.name.clone(), handler, input),
+                            None => ComponentSpec::new(decl.name.clone(), handler, input)
+                                .config_path(path.clone()),
                         },
-                        Err(why) => ComponentSpec::unavailable(decl.name.clone(), handler, why),
+                        Err(why) => ComponentSpec::unavailable(decl.name.clone(), handler, why)
+                            .config_path(path.clone()),
                     }
                 }
                 Err(e) => {
@@ -136,20 +149,27 @@ impl Daemon {
                         files.unreadable(&decl.name, WatchedKind::Config, &e);
                     }
                     ComponentSpec::unavailable(decl.name.clone(), handler, e.into())
+                        .config_path(path.clone())
                 }
             };
-            self.runtime
-                .add_component({
-                    let mut spec = spec.limits(decl.limits.clone());
-                    if let Some(path) = config_path {
-                        spec = spec.config_path(path);
-                    }
-                    match &decl.group {
-                        Some(g) => spec.group(g.clone()),
-                        None => spec,
-                    }
-                })
-                .await?;
+            let finish = |spec: ComponentSpec| {
+                let spec = spec.limits(decl.limits.clone());
+                match &decl.group {
+                    Some(g) => spec.group(g.clone()),
+                    None => spec,
+                }
+            };
+            match (self.runtime.add_component(finish(spec)).await, fallback) {
+                (Ok(_), _) => {}
+                (Err(e), Some(file)) => {
+                    tracing::warn!(
+                        component = %decl.name,
+                        "the kept configuration cannot be loaded ({e}); starting on the file"
+                    );
+                    self.runtime.add_component(finish(file)).await?;
+                }
+                (Err(e), None) => return Err(e),
+            }
         }
         if let Some(files) = files {
             self.files = Some(self.runtime.attach(files)?);
@@ -157,17 +177,19 @@ impl Daemon {
         Ok(())
     }
 
-    /// The latest change wins across a restart. When the newest revision
-    /// did not come from the file (an API change, a rollback, a handler
-    /// swap) and the file still holds what it held at its own newest
-    /// revision, that newest revision is kept — with its handler, when the
-    /// manifest's handler is also unchanged since. `None`: the file wins.
+    /// The latest change wins across a restart. When the file still holds
+    /// what it held at its own newest revision (it has not changed since),
+    /// a newer change made otherwise stays in force: a restart-required
+    /// configuration waiting for this start, or a newest revision that did
+    /// not come from the file (an API change, a rollback, a handler swap) —
+    /// with its handler, when the manifest's handler is also unchanged
+    /// since. `None`: the file wins.
     async fn kept(
         &self,
         component: &str,
         file: &ConfigInput,
         handler: &HandlerSource,
-    ) -> Option<(Revision, Option<HandlerSource>)> {
+    ) -> Option<Kept> {
         let store = self.runtime.revisions()?.clone();
         let name = component.to_owned();
         let handler_hash = match handler {
@@ -179,6 +201,7 @@ impl Daemon {
         };
         let file = crate::transaction::parse(file.clone(), usize::MAX).ok()?.0;
         tokio::task::spawn_blocking(move || {
+            let pending = store.latest(&name).ok()??.pending;
             let history = store.history(&name, usize::MAX).ok()?;
             let newest = history.first()?;
             let from_file = |r: &Revision| {
@@ -186,15 +209,23 @@ impl Daemon {
                     && r.source.from_version.is_none()
                     && matches!(r.source.kind, EventKind::Initial | EventKind::FileChange)
             };
-            if from_file(newest) {
-                return None;
-            }
             let last_file = history.iter().find(|r| from_file(r))?;
             let held: serde_json::Value = serde_json::from_str(&last_file.config).ok()?;
             if held != *file {
                 return None;
             }
-            let kept_handler = match handler_hash {
+            if let Some(pending) = pending {
+                return Some(Kept {
+                    config: pending,
+                    from_version: None,
+                    handler: None,
+                    why: "the restart-required configuration that waited for this start".into(),
+                });
+            }
+            if from_file(newest) {
+                return None;
+            }
+            let handler = match handler_hash {
                 Some(h) if h == last_file.handler_hash && h != newest.handler_hash => store
                     .handler(&newest.handler_hash)
                     .ok()
@@ -202,7 +233,17 @@ impl Daemon {
                     .map(HandlerSource::from),
                 _ => None,
             };
-            Some((newest.clone(), kept_handler))
+            Some(Kept {
+                config: newest.config.clone(),
+                from_version: Some(newest.version),
+                handler,
+                why: format!(
+                    "version {} ({}): the file has not changed since, so the latest change \
+                     stays in force",
+                    newest.version,
+                    newest.source.label()
+                ),
+            })
         })
         .await
         .ok()

@@ -1626,13 +1626,20 @@ impl Runtime {
             let mut state = slot.state.lock().await;
             state.instance = None;
         }
-        // The replay records of every event so far are written (on a
-        // blocking thread: the writer may wait for the disk).
-        if self.inner.replays.is_some() {
+        // The replay records of every event so far are written, then the
+        // write-ahead log is folded into the database file (on a blocking
+        // thread: both wait for the disk). Readers that still hold the
+        // runtime (an admin server's tasks) must not keep the log alive.
+        if self.inner.replays.is_some() || self.inner.revisions.is_some() {
             let inner = self.inner.clone();
             let _ = tokio::task::spawn_blocking(move || {
                 if let Some(replays) = &inner.replays {
                     replays.close();
+                }
+                if let Some(store) = &inner.revisions
+                    && let Err(e) = store.checkpoint()
+                {
+                    tracing::warn!("folding the revision log into the database: {e}");
                 }
             })
             .await;

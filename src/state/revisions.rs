@@ -420,6 +420,16 @@ impl Revisions {
         .map_err(|e| self.err(e))
     }
 
+    /// Moves everything in the write-ahead log into the database file and
+    /// empties the log, as closing the last connection would: a clean
+    /// shutdown leaves one self-contained file, whoever still holds the
+    /// store.
+    pub(crate) fn checkpoint(&self) -> Result<(), Error> {
+        self.conn()
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|e| self.err(e))
+    }
+
     /// Records (or clears) a restart-required configuration for the next start.
     pub(crate) fn set_pending(&self, component: &str, pending: Option<&str>) -> Result<(), Error> {
         self.conn()

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
-use hotreload::{Event, Outcome, Runtime};
+use hotreload::{ComponentInfo, Event, Outcome, Runtime};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -91,7 +91,7 @@ impl Metrics {
         };
         registry.register(
             "hotreload_config_last_reload_successful",
-            "Whether the component's last reload attempt applied (1) or failed (0)",
+            "Whether the component's last reload attempt was accepted (1: applied, unchanged or restart required) or failed (0)",
             m.last_successful.clone(),
         );
         registry.register(
@@ -174,7 +174,9 @@ impl Metrics {
         let component = ComponentLabel {
             component: e.component.clone(),
         };
-        let ok = e.outcome.is_success();
+        // A restart-required change was accepted (it waits for the next
+        // start): not a failure, as the webhook sees it too.
+        let ok = e.outcome.is_success() || e.outcome == Outcome::RestartRequired;
         self.last_successful
             .get_or_create(&component)
             .set(i64::from(ok));
@@ -202,17 +204,27 @@ impl Metrics {
                 })
                 .inc();
         }
-        let degraded = e.outcome == Outcome::Degraded;
-        self.degraded
-            .get_or_create(&component)
-            .set(i64::from(degraded));
-        self.version
-            .get_or_create(&component)
-            .set(i64::try_from(e.version).unwrap_or(i64::MAX));
         self.last_events
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(e.component.clone(), e.clone());
+    }
+
+    /// Sets what each component's standing says (degraded, version): a
+    /// component stays degraded across events until a reload brings it
+    /// back, which only its standing tells.
+    pub(crate) fn refresh(&self, components: &[ComponentInfo]) {
+        for c in components {
+            let label = ComponentLabel {
+                component: c.name.clone(),
+            };
+            self.degraded
+                .get_or_create(&label)
+                .set(i64::from(c.degraded));
+            self.version
+                .get_or_create(&label)
+                .set(i64::try_from(c.version).unwrap_or(i64::MAX));
+        }
     }
 
     /// The last event recorded for a component.

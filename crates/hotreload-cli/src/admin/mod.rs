@@ -33,6 +33,9 @@ use tokio::sync::watch;
 
 use self::metrics::{Metrics, RequestLabels};
 
+/// Connections served at once.
+const MAX_CONNECTIONS: usize = 512;
+
 /// What every handler shares.
 pub(crate) struct Shared {
     pub(crate) runtime: Runtime,
@@ -47,6 +50,8 @@ pub(crate) struct Shared {
     /// this server (DNS rebinding needs a name).
     any_ip: bool,
     port: u16,
+    /// Handler uploads in flight at once (each up to `max_handler_bytes`).
+    pub(crate) uploads: tokio::sync::Semaphore,
 }
 
 pub(crate) type AppState = Arc<Shared>;
@@ -146,8 +151,9 @@ pub(crate) async fn start(
         format!("[::1]:{}", addr.port()),
     ];
     hosts.extend(settings.allowed_hosts.iter().map(|h| {
+        let h = h.to_ascii_lowercase();
         if h.contains(':') {
-            h.clone()
+            h
         } else {
             format!("{h}:{}", addr.port())
         }
@@ -161,6 +167,7 @@ pub(crate) async fn start(
         hosts,
         any_ip: addr.ip().is_unspecified(),
         port: addr.port(),
+        uploads: tokio::sync::Semaphore::new(2),
     });
     let app = router(shared.clone());
     let (stop, stopped) = watch::channel(false);
@@ -186,7 +193,18 @@ async fn serve(
 ) {
     let graceful = GracefulShutdown::new();
     let service = hyper_util::service::TowerToHyperService::new(app);
+    // At most this many connections at once; beyond, new ones wait in the
+    // kernel's backlog (file descriptors are the daemon's too: it reads
+    // configuration files with them).
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = stopped.changed() => break,
+        };
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -207,6 +225,7 @@ async fn serve(
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             let _ = conn.await;
+            drop(permit);
         });
     }
     drop(listener);
@@ -226,15 +245,22 @@ fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Host check, token check, and the request counter.
+/// Host, origin and token checks, the request counter, and JSON for
+/// axum's own plain-text refusals (a malformed path or query).
 async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let method = req.method().to_string();
+    // Methods are counted by name only when they are HTTP's own: a client
+    // inventing methods must not grow the metrics without bound.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "HEAD" | "PUT" | "POST" | "DELETE" | "PATCH" | "OPTIONS") => m,
+        _ => "other",
+    }
+    .to_owned();
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
     let res = match check(&state, req.uri().path(), req.headers()) {
-        Ok(()) => next.run(req).await,
+        Ok(()) => as_json(next.run(req).await).await,
         Err(e) => e.into_response(),
     };
     state
@@ -247,6 +273,31 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
         })
         .inc();
     res
+}
+
+/// A client error axum answered in plain text (an extractor's rejection:
+/// `/versions/abc`, `?since=x`) becomes `{"error": ...}`; a malformed path
+/// is a 404 like any other unknown thing.
+async fn as_json(res: Response) -> Response {
+    let plain = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !res.status().is_client_error() || !plain {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 64 << 10)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_owned();
+    let status = if text.starts_with("Invalid URL") && parts.status == StatusCode::BAD_REQUEST {
+        StatusCode::NOT_FOUND
+    } else {
+        parts.status
+    };
+    ApiError::new(status, text).into_response()
 }
 
 fn check(state: &Shared, path: &str, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -264,6 +315,31 @@ fn check(state: &Shared, path: &str, headers: &HeaderMap) -> Result<(), ApiError
             ),
         )
         .field("Host"));
+    }
+    // A page in a browser may send requests here (a form, a `no-cors`
+    // fetch) without being able to read the answers: cross-site request
+    // forgery. Browsers name the page's origin; only this server's own
+    // pages may act.
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        let host = origin.strip_prefix("http://").unwrap_or("");
+        if !host_allowed(state, host) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("Origin {origin:?}: a page of another site may not act on this server"),
+            )
+            .field("Origin"));
+        }
+    }
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site" || v.as_bytes() == b"same-site")
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "a page of another site may not act on this server",
+        )
+        .field("Sec-Fetch-Site"));
     }
     let Some(token) = &state.token else {
         return Ok(());

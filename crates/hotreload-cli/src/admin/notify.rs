@@ -5,6 +5,7 @@
 //! `hotreload_notify_dropped_total`) and logged, never lost silently.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,15 +18,30 @@ use super::client::Client;
 use super::feed::{Feed, Item};
 use super::metrics::Metrics;
 
-/// The webhook sender: its two tasks stop when dropped.
+/// The webhook sender: its two tasks stop when dropped, and what they had
+/// not sent by then is counted as dropped (and logged).
 pub(crate) struct Notifier {
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    queue: Arc<Queue>,
+    metrics: Arc<Metrics>,
 }
 
 impl Drop for Notifier {
     fn drop(&mut self) {
         for t in &self.tasks {
             t.abort();
+        }
+        let waiting = self
+            .queue
+            .events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len();
+        let sending = usize::from(self.queue.sending.load(Ordering::SeqCst));
+        let unsent = waiting + sending;
+        if unsent > 0 {
+            self.metrics.notify_dropped.inc_by(unsent as u64);
+            tracing::warn!("webhook: {unsent} event(s) not sent at shutdown");
         }
     }
 }
@@ -34,6 +50,8 @@ struct Queue {
     events: Mutex<VecDeque<Arc<Event>>>,
     wake: Notify,
     capacity: usize,
+    /// An event is being sent (or waits between its tries).
+    sending: AtomicBool,
 }
 
 impl Notifier {
@@ -47,6 +65,7 @@ impl Notifier {
             events: Mutex::new(VecDeque::new()),
             wake: Notify::new(),
             capacity: settings.queue.max(1),
+            sending: AtomicBool::new(false),
         });
         let mut feed = Feed::after(runtime, 0);
         let reader = {
@@ -55,9 +74,15 @@ impl Notifier {
             let include_success = settings.include_success;
             tokio::spawn(async move {
                 while let Some(item) = feed.next().await {
-                    let Item::Event(e) = item else {
-                        tracing::warn!("webhook: events left the event ring unread");
-                        continue;
+                    let e = match item {
+                        Item::Event(e) => e,
+                        Item::Missed(from, to) => {
+                            tracing::warn!(
+                                "webhook: events {from} to {to} left the event ring unread"
+                            );
+                            metrics.notify_dropped.inc_by(to - from + 1);
+                            continue;
+                        }
                     };
                     let wanted = include_success || !e.outcome.is_success() && !is_pending(&e);
                     if !wanted {
@@ -75,13 +100,18 @@ impl Notifier {
                 }
             })
         };
+        let sending = queue.clone();
+        let sender_metrics = metrics.clone();
         let sender = tokio::spawn(async move {
+            let queue = sending;
+            let metrics = sender_metrics;
             let (base, path) = split_url(&settings.url);
             let client = Client::new(base, None);
             loop {
                 let next = {
                     let mut q = queue.events.lock().unwrap_or_else(|e| e.into_inner());
                     let e = q.pop_front();
+                    queue.sending.store(e.is_some(), Ordering::SeqCst);
                     metrics.notify_queued.set(q.len() as i64);
                     e
                 };
@@ -89,15 +119,22 @@ impl Notifier {
                     queue.wake.notified().await;
                     continue;
                 };
-                if deliver(&client, &path, &event, &settings).await {
+                let delivered = deliver(&client, &path, &event, &settings).await;
+                // Counted and no longer in flight in one step, as the
+                // shutdown sees it.
+                let _q = queue.events.lock().unwrap_or_else(|e| e.into_inner());
+                if delivered {
                     metrics.notify_delivered.inc();
                 } else {
                     metrics.notify_failed.inc();
                 }
+                queue.sending.store(false, Ordering::SeqCst);
             }
         });
         Notifier {
             tasks: vec![reader, sender],
+            queue,
+            metrics,
         }
     }
 }

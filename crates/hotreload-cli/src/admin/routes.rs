@@ -67,6 +67,8 @@ async fn readyz(State(s): State<AppState>) -> Response {
 }
 
 async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    // Each component's standing, as of its last event (never waits).
+    s.metrics.refresh(&s.runtime.components().await);
     let openmetrics = headers
         .get(header::ACCEPT)
         .and_then(|a| a.to_str().ok())
@@ -130,6 +132,18 @@ async fn one(State(s): State<AppState>, Path(name): Path<String>) -> Answer {
     let mut res = axum::Json(view(&s, info)).into_response();
     res.headers_mut().insert(header::ETAG, etag(version));
     Ok(res)
+}
+
+/// 404 for a component the daemon does not have.
+fn known(s: &AppState, name: &str) -> Result<(), ApiError> {
+    match s
+        .runtime
+        .component_names()
+        .binary_search_by(|n| n.as_str().cmp(name))
+    {
+        Ok(_) => Ok(()),
+        Err(_) => Err(hotreload::Error::UnknownComponent(name.to_owned()).into()),
+    }
 }
 
 /// Reads a body up to `limit` bytes, within the request timeout.
@@ -236,10 +250,7 @@ async fn put_config(
     let format = format_of(&headers)?;
     let expected = if_match(&headers)?;
     // An unknown component is a 404 before its body is read.
-    s.runtime
-        .component_names()
-        .binary_search(&name)
-        .map_err(|_| ApiError::from(hotreload::Error::UnknownComponent(name.clone())))?;
+    known(&s, &name)?;
     let bytes = read_body(&s, body, s.settings.max_body_bytes).await?;
     if q.dry_run {
         let input = format.decode(bytes.to_vec()).map_err(|e| {
@@ -278,12 +289,13 @@ async fn put_handler(
     Query(q): Query<HandlerQuery>,
     body: Body,
 ) -> Answer {
-    s.runtime
-        .component_names()
-        .binary_search(&name)
-        .map_err(|_| ApiError::from(hotreload::Error::UnknownComponent(name.clone())))?;
+    known(&s, &name)?;
+    let _upload =
+        s.uploads.acquire().await.map_err(|_| {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the admin API is stopping")
+        })?;
     let wasm = read_body(&s, body, s.settings.max_handler_bytes).await?;
-    let wasm: Arc<[u8]> = Arc::from(wasm.to_vec());
+    let wasm: Arc<[u8]> = Arc::from(&wasm[..]);
     let check = s
         .runtime
         .dry_run_handler(&name, HandlerSource::Bytes(wasm.clone()))
@@ -352,6 +364,7 @@ async fn versions(
     Path(name): Path<String>,
     Query(q): Query<Limit>,
 ) -> Answer {
+    known(&s, &name)?;
     let history = s.runtime.history(&name, q.limit.unwrap_or(100)).await?;
     let all: Vec<Value> = history.iter().map(revision_view).collect();
     Ok(axum::Json(json!({ "component": name, "versions": all })).into_response())
@@ -378,10 +391,7 @@ async fn revision(s: &AppState, name: &str, version: u64) -> Result<Revision, Ap
 }
 
 async fn version(State(s): State<AppState>, Path((name, n)): Path<(String, u64)>) -> Answer {
-    s.runtime
-        .component_names()
-        .binary_search(&name)
-        .map_err(|_| ApiError::from(hotreload::Error::UnknownComponent(name.clone())))?;
+    known(&s, &name)?;
     let r = revision(&s, &name, n).await?;
     let mut res = axum::Json(revision_view(&r)).into_response();
     res.headers_mut().insert(header::ETAG, etag(n));
@@ -398,10 +408,7 @@ async fn version_diff(
     Path((name, n)): Path<(String, u64)>,
     Query(q): Query<Against>,
 ) -> Answer {
-    s.runtime
-        .component_names()
-        .binary_search(&name)
-        .map_err(|_| ApiError::from(hotreload::Error::UnknownComponent(name.clone())))?;
+    known(&s, &name)?;
     let against = q.against.unwrap_or(n.saturating_sub(1));
     let old = revision(&s, &name, against).await?;
     let new = revision(&s, &name, n).await?;
@@ -414,6 +421,19 @@ async fn version_diff(
         "changes": changes,
     }))
     .into_response())
+}
+
+/// A POST's body must say it is JSON: a browser sends a form or text
+/// without asking first, JSON only after asking (and being refused).
+fn json_content(headers: &HeaderMap) -> Result<(), ApiError> {
+    match format_of(headers) {
+        Ok(Format::Json) => Ok(()),
+        _ => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the body as application/json",
+        )
+        .field("Content-Type")),
+    }
 }
 
 fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
@@ -432,7 +452,13 @@ struct RollbackBody {
     to_version: u64,
 }
 
-async fn rollback(State(s): State<AppState>, Path(name): Path<String>, body: Body) -> Answer {
+async fn rollback(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    json_content(&headers)?;
     let bytes = read_body(&s, body, s.settings.max_body_bytes).await?;
     let req: RollbackBody = json_body(&bytes)?;
     let event = s.runtime.rollback_to(&name, req.to_version).await?;
@@ -446,7 +472,8 @@ struct BatchBody {
     components: BTreeMap<String, Value>,
 }
 
-async fn batch(State(s): State<AppState>, body: Body) -> Answer {
+async fn batch(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Answer {
+    json_content(&headers)?;
     let bytes = read_body(&s, body, s.settings.max_body_bytes).await?;
     let req: BatchBody = json_body(&bytes)?;
     let names = s.runtime.component_names();

@@ -925,3 +925,148 @@ fn the_cli_clients_talk_to_a_running_daemon() {
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("is the daemon running?"), "{text}");
 }
+
+#[test]
+fn a_page_of_another_site_cannot_act_and_odd_requests_answer_json() {
+    let d = start_admin("", "", None);
+    let api = &d.api;
+    let port = api.addr.port();
+    let body = json!({"components": {"logging": {"level": "debug"}}}).to_string();
+    // What a browser sends without asking first: a form or text body.
+    for ct in ["text/plain", "application/x-www-form-urlencoded"] {
+        let r = api.call(
+            "POST",
+            "/v1/batch",
+            &[("Content-Type", ct)],
+            body.as_bytes(),
+        );
+        assert_eq!(r.status, 415, "{ct}: {}", r.text());
+        let r = api.call(
+            "POST",
+            &format!("{LOGGING}/rollback"),
+            &[("Content-Type", ct)],
+            b"{\"to_version\": 1}",
+        );
+        assert_eq!(r.status, 415, "{ct}");
+    }
+    // A page of another origin, or a fetch the browser marks cross-site.
+    let json_ct = ("Content-Type", "application/json");
+    let r = api.call(
+        "POST",
+        "/v1/batch",
+        &[json_ct, ("Origin", "http://evil.example")],
+        body.as_bytes(),
+    );
+    assert_eq!(
+        (r.status, r.json()["field"].clone()),
+        (403, json!("Origin"))
+    );
+    let r = api.call(
+        "POST",
+        "/v1/batch",
+        &[json_ct, ("Origin", "null")],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 403);
+    let r = api.call(
+        "POST",
+        "/v1/batch",
+        &[json_ct, ("Sec-Fetch-Site", "cross-site")],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 403);
+    assert_eq!(api.get(LOGGING).json()["version"], 1);
+    // This server's own page (the web UI) may.
+    let own = format!("http://127.0.0.1:{port}");
+    let r = api.call(
+        "POST",
+        "/v1/batch",
+        &[json_ct, ("Origin", &own)],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // Malformed paths and queries answer JSON; an unknown component's
+    // versions are 404.
+    let r = api.get(&format!("{LOGGING}/versions/abc"));
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(r.json()["error"].is_string());
+    let r = api.get("/v1/events?since=yesterday");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.json()["error"].is_string());
+    let r = api.get(&format!("{LOGGING}/versions?limit=-1"));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(api.get("/v1/components/ghost/versions").status, 404);
+
+    // Invented methods are counted as `other`, never by their own name.
+    for i in 0..5 {
+        let r = api.call(&format!("BREW{i}"), "/v1/components", &[], b"");
+        assert_eq!(r.status, 405);
+    }
+    let m = api.get("/metrics").text();
+    assert!(!m.contains("BREW"), "{m}");
+    assert!(m.contains("method=\"other\""), "{m}");
+}
+
+#[test]
+fn a_restart_required_change_through_the_api_is_loaded_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_admin_manifest(dir.path(), "", "");
+    let mut daemon = run(&manifest);
+    let api = wait_ready(dir.path(), None);
+    let r = api.put_json(
+        "/v1/components/plugin/config",
+        &json!({"enabled": false, "workers": 4}),
+    );
+    assert_eq!(r.status, 409);
+    // Accepted, waiting for the restart: not a failed reload.
+    let m = api.get("/metrics").text();
+    assert!(
+        m.contains("hotreload_config_last_reload_successful{component=\"plugin\"} 1"),
+        "{m}"
+    );
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(20), 0);
+    drop(daemon);
+    let _daemon = run(&manifest);
+    let api = wait_ready(dir.path(), None);
+    let c = api.get("/v1/components/plugin").json();
+    assert_eq!(c["config"], json!({"enabled": false, "workers": 4}), "{c}");
+    assert_eq!(c["pending"], Value::Null);
+    assert_eq!(c["source"]["kind"], "initial");
+}
+
+#[test]
+fn a_kept_configuration_its_new_handler_refuses_gives_way_to_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_admin_manifest(dir.path(), "", "");
+    // `{}` passes both the logging and the plugin handler.
+    std::fs::write(dir.path().join("logging.json"), "{}").unwrap();
+    let mut daemon = run(&manifest);
+    let api = wait_ready(dir.path(), None);
+    let r = api.put_json(LOGGING_CONFIG, &json!({"level": "debug"}));
+    assert_eq!(r.status, 200);
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(20), 0);
+    drop(daemon);
+    // The operator gives `logging` another handler, which refuses the
+    // configuration the API set (the plugin knows no `level`).
+    let text = std::fs::read_to_string(&manifest).unwrap().replacen(
+        "handler = \"bundled:logging\"",
+        "handler = \"bundled:plugin\"",
+        1,
+    );
+    std::fs::write(&manifest, text).unwrap();
+    let daemon = run(&manifest);
+    daemon.wait_log("the kept configuration cannot be loaded", 60);
+    let api = wait_ready(dir.path(), None);
+    let c = api.get(LOGGING).json();
+    assert_eq!(c["config"], json!({}), "{c}");
+    assert!(
+        c["source"]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("logging.json"),
+        "{c}"
+    );
+}

@@ -391,14 +391,52 @@ fn permission_denied_keeps_the_last_good() {
     assert_eq!(e["effective_config"]["level"], "debug");
 }
 
+/// Runs `hotreload ARGS` to its end: exit status, stdout then stderr. A
+/// command that should end but does not (a daemon that started when it
+/// should have refused) fails the test after two minutes instead of
+/// hanging it.
 pub(crate) fn output(args: &[&str]) -> (i32, String) {
-    let out = hotreload().args(args).output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let mut child = hotreload()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let read = |from: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut from) = from {
+                let _ = from.read_to_string(&mut text);
+            }
+            text
+        })
+    };
+    let stdout = read(
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
     );
-    (out.status.code().unwrap_or(-1), text)
+    let stderr = read(
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("hotreload {args:?} did not exit within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let text = format!("{}{}", stdout.join().unwrap(), stderr.join().unwrap());
+    (status.code().unwrap_or(-1), text)
 }
 
 #[test]

@@ -378,6 +378,25 @@ fn a_hanging_webhook_never_slows_a_reload_and_nothing_goes_uncounted() {
 }
 
 #[test]
+fn events_unsent_at_shutdown_are_counted_and_said() {
+    let (addr, _got) = receiver(Receiver::Hangs);
+    let notify = format!("[notify]\nurl = \"http://{addr}/\"\ntimeout_ms = 60000\n");
+    let mut d = start_admin("", &notify, None);
+    for i in 0..3 {
+        let r = d
+            .api
+            .put_json(LOGGING, &json!({"level": format!("bad{i}")}));
+        assert_eq!(r.status, 422);
+    }
+    wait_until("three events taken by the sender", 20, || {
+        metric(&d.api, "hotreload_notify_queue_length", &[]) == 2.0
+    });
+    d._daemon.signal("TERM");
+    d._daemon.wait_log("3 event(s) not sent at shutdown", 20);
+    assert_eq!(d._daemon.wait_exit(20), 0);
+}
+
+#[test]
 fn the_kubernetes_example_manifest_is_one_the_daemon_takes() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/kubernetes");
     let yaml = std::fs::read(root.join("configmap.yaml")).unwrap();
