@@ -345,8 +345,11 @@ fn check(state: &Shared, path: &str, headers: &HeaderMap) -> Result<(), ApiError
         return Ok(());
     };
     // Probes (a kubelet holds no secret) and, if asked, the scraper.
+    // The page's files hold no data (it asks for the token itself).
     if path == "/healthz"
         || path == "/readyz"
+        || path == "/ui"
+        || path.starts_with("/ui/")
         || (path == "/metrics" && state.settings.public_metrics)
     {
         return Ok(());

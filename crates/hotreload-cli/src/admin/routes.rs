@@ -40,6 +40,45 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/events", get(events))
         .route("/v1/events/stream", get(stream))
         .route("/v1/stats", get(stats))
+        .route(
+            "/ui",
+            get(|| async { axum::response::Redirect::permanent("/ui/") }),
+        )
+        .route(
+            "/ui/",
+            get(|| async { page("text/html; charset=utf-8", UI_HTML) }),
+        )
+        .route(
+            "/ui/app.js",
+            get(|| async { page("text/javascript; charset=utf-8", UI_JS) }),
+        )
+        .route(
+            "/ui/style.css",
+            get(|| async { page("text/css; charset=utf-8", UI_CSS) }),
+        )
+}
+
+// The web page, embedded in the binary: no build step of its own.
+const UI_HTML: &str = include_str!("ui/index.html");
+const UI_JS: &str = include_str!("ui/app.js");
+const UI_CSS: &str = include_str!("ui/style.css");
+
+/// One file of the page, under a policy that runs only this server's own
+/// script and lets no other site frame it.
+fn page(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 type Answer = Result<Response, ApiError>;
