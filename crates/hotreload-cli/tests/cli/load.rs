@@ -15,17 +15,17 @@ use crate::admin::{start_admin, wait_ready};
 use crate::daemon_cli::run;
 
 /// One keep-alive HTTP/1.1 connection.
-struct Conn {
+pub(crate) struct Conn {
     addr: SocketAddr,
     reader: BufReader<TcpStream>,
     writer: TcpStream,
 }
 
 impl Conn {
-    fn open(addr: SocketAddr) -> Conn {
+    pub(crate) fn open(addr: SocketAddr) -> Conn {
         let s = TcpStream::connect(addr).unwrap();
         s.set_nodelay(true).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
         Conn {
             addr,
             reader: BufReader::new(s.try_clone().unwrap()),
@@ -34,7 +34,7 @@ impl Conn {
     }
 
     /// A request; the answer's status and body (read by its length).
-    fn send(
+    pub(crate) fn send(
         &mut self,
         method: &str,
         path: &str,

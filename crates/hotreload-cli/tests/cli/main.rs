@@ -9,6 +9,7 @@ mod daemon_cli;
 mod hostile_fs;
 mod load;
 mod observe;
+mod ui;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
