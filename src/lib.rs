@@ -68,6 +68,8 @@ pub mod daemon;
 mod diff;
 mod error;
 mod events;
+#[cfg(feature = "etcd")]
+pub mod fleet;
 #[doc(hidden)]
 pub mod fuzzing;
 mod manager;

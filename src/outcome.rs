@@ -71,6 +71,8 @@ impl EventKind {
             EventKind::Api => "api",
             EventKind::Restart => "restart",
             EventKind::HandlerSwap => "handler_swap",
+            EventKind::EtcdChange => "etcd_change",
+            EventKind::EtcdResync => "etcd_resync",
             EventKind::RollbackToVersion => "rollback_to_version",
         }
     }
@@ -151,6 +153,11 @@ pub enum EventKind {
     /// A rollback to an earlier version: a new version with that version's
     /// configuration (and handler), through the whole transaction.
     RollbackToVersion,
+    /// A watched etcd key changed.
+    EtcdChange,
+    /// An etcd key read again in full: its watch could not resume because
+    /// the revisions it missed were compacted away.
+    EtcdResync,
 }
 
 /// How much of a component's configuration can change without a restart.

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use crate::error::Error;
 use crate::manager::HandlerSource;
 use crate::settings::{LimitOverrides, Settings};
+use crate::sources::Format;
 
 /// The largest manifest read (a thousand components take about 100 KiB).
 const MANIFEST_LIMIT: u64 = 16 << 20;
@@ -19,14 +20,138 @@ pub struct ComponentDecl {
     pub name: String,
     /// Its handler: a file (watched for hot swaps) or `bundled:NAME`.
     pub handler: HandlerSource,
-    /// Its configuration file.
-    pub config: PathBuf,
+    /// Where its configuration comes from: a file, or an etcd key.
+    pub config: ConfigRef,
     /// Its limits, where they differ from the runtime's.
     pub limits: LimitOverrides,
     /// Its group: components of one group whose files change within one
     /// debounce window reload as one all-or-nothing batch.
     pub group: Option<String>,
 }
+
+/// Where a component's configuration comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigRef {
+    /// A file (watched), its format taken from its extension.
+    File(PathBuf),
+    /// A key under `[source.etcd] prefix` (`config = "etcd:KEY"`), written
+    /// in `format`.
+    Etcd {
+        /// The key, relative to the prefix.
+        key: String,
+        /// How its value is read (`format = "json|toml|yaml"`, default JSON).
+        format: Format,
+    },
+}
+
+impl ConfigRef {
+    /// The file, when the configuration comes from one.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            ConfigRef::File(p) => Some(p),
+            ConfigRef::Etcd { .. } => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigRef::File(p) => write!(f, "{}", p.display()),
+            ConfigRef::Etcd { key, .. } => write!(f, "etcd:{key}"),
+        }
+    }
+}
+
+/// `[source.etcd]`: the etcd cluster a fleet's configurations live in.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EtcdSettings {
+    /// `http://HOST:PORT` of each member (any one is enough to work).
+    pub endpoints: Vec<String>,
+    /// Every key of the fleet is under it: configurations at
+    /// `PREFIX/KEY`, acknowledgements at `PREFIX/status/NODE/COMPONENT`.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// A user, when etcd's authentication is on.
+    pub user: Option<String>,
+    /// A file holding that user's password.
+    pub password_file: Option<PathBuf>,
+    /// How long connecting (and the first read at a start) may take, ms;
+    /// beyond it the node starts on its last committed configuration.
+    #[serde(default = "default_etcd_connect")]
+    pub connect_timeout_ms: u64,
+    /// The time to live of the node's lease, seconds: its acknowledgements
+    /// disappear this long after it dies.
+    #[serde(default = "default_lease_ttl")]
+    pub lease_ttl_s: i64,
+}
+
+fn default_prefix() -> String {
+    "/hotreload".into()
+}
+fn default_etcd_connect() -> u64 {
+    2000
+}
+fn default_lease_ttl() -> i64 {
+    10
+}
+
+/// `[node]`: this machine within the fleet.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSettings {
+    /// The node's name in the fleet (default: the host name).
+    #[serde(default = "default_node_id")]
+    pub id: String,
+    /// A canary applies a new revision at once; the other nodes wait until
+    /// every live canary applied it, and never take one a canary refused.
+    #[serde(default)]
+    pub canary: bool,
+}
+
+impl Default for NodeSettings {
+    fn default() -> NodeSettings {
+        NodeSettings {
+            id: default_node_id(),
+            canary: false,
+        }
+    }
+}
+
+/// The host name, made a valid node name.
+fn default_node_id() -> String {
+    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let id: String = raw
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    if crate::manager::valid_name(&id) {
+        id
+    } else {
+        "node".into()
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Sources {
+    etcd: Option<EtcdSettings>,
+}
+
+/// The first segments of keys under the prefix that the fleet itself uses.
+pub(crate) const RESERVED_KEYS: [&str; 4] = ["status", "nodes", "members", "canary"];
 
 /// `[admin]`: the admin HTTP API the `hotreload` binary serves. Never
 /// part of a reloadable configuration: no reload can lock the operator out.
@@ -153,6 +278,10 @@ pub struct Manifest {
     pub admin: AdminSettings,
     /// The webhook for failed reloads, if any.
     pub notify: Option<NotifySettings>,
+    /// The etcd cluster, when a component's configuration lives there.
+    pub etcd: Option<EtcdSettings>,
+    /// This node within the fleet.
+    pub node: NodeSettings,
 }
 
 #[derive(Deserialize)]
@@ -165,6 +294,10 @@ struct File {
     #[serde(default)]
     admin: AdminSettings,
     notify: Option<NotifySettings>,
+    #[serde(default)]
+    source: Sources,
+    #[serde(default)]
+    node: NodeSettings,
 }
 
 #[derive(Deserialize)]
@@ -172,7 +305,8 @@ struct File {
 struct Entry {
     name: String,
     handler: String,
-    config: PathBuf,
+    config: String,
+    format: Option<String>,
     fuel: Option<u64>,
     memory_mib: Option<u64>,
     validation_timeout_ms: Option<u64>,
@@ -223,6 +357,16 @@ impl Manifest {
         if file.components.is_empty() {
             return Err(bad("no [[component]] is declared".into()));
         }
+        let etcd = file.source.etcd;
+        if let Some(etcd) = &etcd {
+            check_etcd(etcd).map_err(&bad)?;
+        }
+        if !crate::manager::valid_name(&file.node.id) {
+            return Err(bad(format!(
+                "[node] id = {:?}: use 1 to 64 ASCII letters, digits, '-', '_' or '.'",
+                file.node.id
+            )));
+        }
         let mut components: Vec<ComponentDecl> = Vec::new();
         for e in file.components {
             if !crate::manager::valid_name(&e.name) {
@@ -245,10 +389,47 @@ impl Manifest {
                     HandlerSource::Path(p)
                 }
             };
+            let config = match e.config.strip_prefix("etcd:") {
+                Some(key) => {
+                    if etcd.is_none() {
+                        return Err(bad(format!(
+                            "component {:?}: config = {:?} needs a [source.etcd] section",
+                            e.name, e.config
+                        )));
+                    }
+                    check_key(key).map_err(|why| bad(format!("component {:?}: {why}", e.name)))?;
+                    let format = match e.format.as_deref() {
+                        None | Some("json") => Format::Json,
+                        Some("toml") => Format::Toml,
+                        Some("yaml") => Format::Yaml,
+                        Some(other) => {
+                            return Err(bad(format!(
+                                "component {:?}: format = {other:?}: use \"json\", \"toml\" \
+                                 or \"yaml\"",
+                                e.name
+                            )));
+                        }
+                    };
+                    ConfigRef::Etcd {
+                        key: key.to_owned(),
+                        format,
+                    }
+                }
+                None => {
+                    if e.format.is_some() {
+                        return Err(bad(format!(
+                            "component {:?}: format is for etcd keys; a file's format comes \
+                             from its extension",
+                            e.name
+                        )));
+                    }
+                    ConfigRef::File(dir.join(e.config))
+                }
+            };
             components.push(ComponentDecl {
                 name: e.name,
                 handler,
-                config: dir.join(e.config),
+                config,
                 limits: LimitOverrides {
                     fuel: e.fuel,
                     memory_mib: e.memory_mib,
@@ -282,14 +463,77 @@ impl Manifest {
                 n.url
             )));
         }
+        let etcd = etcd.map(|mut e| {
+            e.password_file = e.password_file.map(|p| dir.join(p));
+            e.prefix = e.prefix.trim_end_matches('/').to_owned();
+            e
+        });
         Ok(Manifest {
             path: path.to_owned(),
             settings,
             components,
             admin,
             notify: file.notify,
+            etcd,
+            node: file.node,
         })
     }
+
+    /// The components whose configuration lives in etcd.
+    pub fn etcd_components(&self) -> impl Iterator<Item = (&ComponentDecl, &str, Format)> {
+        self.components.iter().filter_map(|c| match &c.config {
+            ConfigRef::Etcd { key, format } => Some((c, key.as_str(), *format)),
+            ConfigRef::File(_) => None,
+        })
+    }
+}
+
+fn check_etcd(etcd: &EtcdSettings) -> Result<(), String> {
+    if !cfg!(feature = "etcd") {
+        return Err("[source.etcd]: this build has no etcd support (the `etcd` feature)".into());
+    }
+    if etcd.endpoints.is_empty() {
+        return Err("[source.etcd] endpoints is empty: name at least one member".into());
+    }
+    for e in &etcd.endpoints {
+        if !e.starts_with("http://") {
+            return Err(format!(
+                "[source.etcd] endpoint {e:?}: use http://HOST:PORT (TLS is not supported yet)"
+            ));
+        }
+    }
+    if !etcd.prefix.starts_with('/') || etcd.prefix.trim_end_matches('/').is_empty() {
+        return Err(format!(
+            "[source.etcd] prefix = {:?}: use an absolute key prefix such as \"/hotreload/web\"",
+            etcd.prefix
+        ));
+    }
+    if etcd.user.is_some() != etcd.password_file.is_some() {
+        return Err("[source.etcd]: user and password_file go together".into());
+    }
+    if !(2..=3600).contains(&etcd.lease_ttl_s) {
+        return Err(format!(
+            "[source.etcd] lease_ttl_s = {}: use 2 to 3600 seconds",
+            etcd.lease_ttl_s
+        ));
+    }
+    Ok(())
+}
+
+fn check_key(key: &str) -> Result<(), String> {
+    let first = key.split('/').next().unwrap_or_default();
+    if key.is_empty() || key.starts_with('/') || key.ends_with('/') || key.contains("//") {
+        return Err(format!(
+            "config = \"etcd:{key}\": name a key relative to the prefix, such as \"etcd:logging\""
+        ));
+    }
+    if RESERVED_KEYS.contains(&first) {
+        return Err(format!(
+            "config = \"etcd:{key}\": keys under {first}/ are the fleet's own (status, nodes, \
+             members, canary)"
+        ));
+    }
+    Ok(())
 }
 
 /// Loopback, or an IPv4-mapped loopback.
@@ -327,7 +571,7 @@ mod tests {
         assert_eq!(m.settings.state_dir, Some(PathBuf::from("m/state")));
         let c = &m.components[0];
         assert!(matches!(&c.handler, HandlerSource::Bundled(n) if n == "logging"));
-        assert_eq!(c.config, PathBuf::from("m/conf/logging.yaml"));
+        assert_eq!(c.config.file(), Some(Path::new("m/conf/logging.yaml")));
         assert_eq!(c.limits.fuel, Some(1000));
     }
 
@@ -378,5 +622,50 @@ mod tests {
         assert!(e.contains("use IP:PORT"), "{e}");
         let e = parse(&format!("[notify]\nurl = \"https://x\"\n{ONE}")).unwrap_err();
         assert!(e.contains("only http://"), "{e}");
+    }
+
+    #[test]
+    fn etcd_keys_need_the_source_and_are_checked() {
+        let etcd = "[source.etcd]\nendpoints = [\"http://127.0.0.1:2379\"]\nprefix = \"/web/\"\n";
+        let comp = |config: &str, extra: &str| {
+            format!(
+                "[[component]]\nname = \"a\"\nhandler = \"bundled:x\"\nconfig = \"{config}\"\n{extra}"
+            )
+        };
+        let m = parse(&format!(
+            "{etcd}[node]\nid = \"n1\"\ncanary = true\n{}",
+            comp("etcd:app/log", "format = \"yaml\"\n")
+        ))
+        .unwrap();
+        assert_eq!(
+            m.components[0].config,
+            ConfigRef::Etcd {
+                key: "app/log".into(),
+                format: Format::Yaml
+            }
+        );
+        let e = m.etcd.unwrap();
+        assert_eq!((e.prefix.as_str(), e.lease_ttl_s), ("/web", 10));
+        assert_eq!((m.node.id.as_str(), m.node.canary), ("n1", true));
+        let e = parse(&comp("etcd:log", "")).unwrap_err();
+        assert!(e.contains("needs a [source.etcd] section"), "{e}");
+        let e = parse(&format!("{etcd}{}", comp("etcd:status/x", ""))).unwrap_err();
+        assert!(e.contains("the fleet's own"), "{e}");
+        let e = parse(&format!("{etcd}{}", comp("etcd:/abs", ""))).unwrap_err();
+        assert!(e.contains("relative to the prefix"), "{e}");
+        let e = parse(&format!("{etcd}{}", comp("etcd:log", "format = \"ini\"\n"))).unwrap_err();
+        assert!(e.contains("format = \"ini\""), "{e}");
+        let e = parse(&comp("log.json", "format = \"json\"\n")).unwrap_err();
+        assert!(e.contains("format is for etcd keys"), "{e}");
+        let e = parse(&format!(
+            "[source.etcd]\nendpoints = [\"https://x:2379\"]\n{}",
+            comp("etcd:log", "")
+        ))
+        .unwrap_err();
+        assert!(e.contains("TLS is not supported yet"), "{e}");
+        let e = parse(&format!("{etcd}[node]\nid = \"a/b\"\n{ONE}")).unwrap_err();
+        assert!(e.contains("[node] id"), "{e}");
+        // The default node id is the host name, made a valid name.
+        assert!(crate::manager::valid_name(&parse(ONE).unwrap().node.id));
     }
 }

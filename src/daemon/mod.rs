@@ -6,7 +6,9 @@ mod manifest;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use self::manifest::{AdminSettings, ComponentDecl, Manifest, NotifySettings};
+pub use self::manifest::{
+    AdminSettings, ComponentDecl, ConfigRef, EtcdSettings, Manifest, NodeSettings, NotifySettings,
+};
 use crate::error::Error;
 use crate::events::Event;
 use crate::manager::{ComponentSpec, HandlerSource, Runtime};
@@ -17,6 +19,9 @@ use crate::sources::{
 };
 use crate::state::Revision;
 use crate::transaction::ConfigInput;
+
+#[cfg(feature = "etcd")]
+mod etcd;
 
 /// A configuration a start keeps instead of its file's ([`Daemon::kept`]).
 struct Kept {
@@ -35,6 +40,8 @@ pub struct Daemon {
     manifest: Manifest,
     bundled: BundledHandlers,
     files: Option<SourceHandle>,
+    #[cfg(feature = "etcd")]
+    etcd: Option<etcd::Parts>,
 }
 
 impl Daemon {
@@ -53,12 +60,23 @@ impl Daemon {
             .saturating_add(16);
         settings.pool_instances.get_or_insert(wanted);
         let runtime = Runtime::new(settings)?;
+        #[cfg(feature = "etcd")]
+        let etcd = manifest.etcd.as_ref().map(etcd::Parts::new);
         Ok(Daemon {
             runtime,
             manifest,
             bundled,
             files: None,
+            #[cfg(feature = "etcd")]
+            etcd,
         })
+    }
+
+    /// The etcd connection's state, when a component's configuration
+    /// lives in etcd.
+    #[cfg(feature = "etcd")]
+    pub fn source_state(&self) -> Option<Arc<crate::fleet::SourceState>> {
+        self.etcd.as_ref().map(|p| p.state.clone())
     }
 
     /// The runtime.
@@ -103,23 +121,50 @@ impl Daemon {
         } else {
             None
         };
+        #[cfg(feature = "etcd")]
+        let mut fleet = self.start_fleet().await?;
         for decl in self.manifest.components.clone() {
             let handler = self.handler_source(&decl)?;
+            let finish = |spec: ComponentSpec| {
+                let spec = spec.limits(decl.limits.clone());
+                match &decl.group {
+                    Some(g) => spec.group(g.clone()),
+                    None => spec,
+                }
+            };
+            let config = match &decl.config {
+                ConfigRef::File(p) => p.clone(),
+                #[cfg(feature = "etcd")]
+                ConfigRef::Etcd { key, format } => {
+                    let Some(fleet) = fleet.as_mut() else {
+                        unreachable!("the manifest checks that etcd keys have [source.etcd]")
+                    };
+                    let spec = self
+                        .etcd_spec(&decl.name, handler, key, *format, fleet)
+                        .await;
+                    self.runtime.add_component(finish(spec)).await?;
+                    continue;
+                }
+                #[cfg(not(feature = "etcd"))]
+                ConfigRef::Etcd { .. } => {
+                    unreachable!("the manifest refuses etcd keys without the feature")
+                }
+            };
             if let (Some(files), HandlerSource::Path(p)) = (&mut files, &handler)
                 && let Ok(bytes) = rules.read_async(p, WatchedKind::Handler).await
             {
                 files.loaded(&decl.name, WatchedKind::Handler, bytes);
             }
-            let path = decl.config.display().to_string();
+            let path = config.display().to_string();
             // A kept configuration (the API's, across a restart) falls back
             // to the file's when it cannot be loaded any more.
             let mut fallback = None;
-            let spec = match rules.read_async(&decl.config, WatchedKind::Config).await {
+            let spec = match rules.read_async(&config, WatchedKind::Config).await {
                 Ok(bytes) => {
                     if let Some(files) = &mut files {
                         files.loaded(&decl.name, WatchedKind::Config, bytes.clone());
                     }
-                    match config_of(&decl.config, bytes) {
+                    match config_of(&config, bytes) {
                         Ok(input) => match self.kept(&decl.name, &input, &handler).await {
                             Some(kept) => {
                                 tracing::info!(component = %decl.name, "starting on {}", kept.why);
@@ -152,13 +197,6 @@ impl Daemon {
                         .config_path(path.clone())
                 }
             };
-            let finish = |spec: ComponentSpec| {
-                let spec = spec.limits(decl.limits.clone());
-                match &decl.group {
-                    Some(g) => spec.group(g.clone()),
-                    None => spec,
-                }
-            };
             match (self.runtime.add_component(finish(spec)).await, fallback) {
                 (Ok(_), _) => {}
                 (Err(e), Some(file)) => {
@@ -170,6 +208,10 @@ impl Daemon {
                 }
                 (Err(e), None) => return Err(e),
             }
+        }
+        #[cfg(feature = "etcd")]
+        if let Some(fleet) = fleet {
+            self.attach_fleet(fleet)?;
         }
         if let Some(files) = files {
             self.files = Some(self.runtime.attach(files)?);
@@ -263,9 +305,12 @@ impl Daemon {
     fn watch_targets(&self) -> Vec<WatchTarget> {
         let mut targets = Vec::new();
         for decl in &self.manifest.components {
+            let Some(config) = decl.config.file() else {
+                continue;
+            };
             targets.push(WatchTarget {
                 component: decl.name.clone(),
-                path: decl.config.clone(),
+                path: config.to_owned(),
                 kind: WatchedKind::Config,
             });
             if let HandlerSource::Path(p) = &decl.handler {
@@ -279,15 +324,19 @@ impl Daemon {
         targets
     }
 
-    /// Reads every configuration file again and applies it (what SIGHUP does).
+    /// Reads every configuration file again and applies it (what SIGHUP
+    /// does). Configurations in etcd are watched, not re-read.
     pub async fn reread_all(&self) -> Vec<Arc<Event>> {
         let mut events = Vec::new();
         let rules = self.rules();
         for decl in &self.manifest.components {
-            let payload = match rules.read_async(&decl.config, WatchedKind::Config).await {
+            let Some(config) = decl.config.file() else {
+                continue;
+            };
+            let payload = match rules.read_async(config, WatchedKind::Config).await {
                 Ok(bytes) => Payload::Config {
                     bytes,
-                    format: Format::of(&decl.config),
+                    format: Format::of(config),
                 },
                 Err(e) => Payload::Unreadable {
                     cause: e.cause(),
@@ -296,7 +345,7 @@ impl Daemon {
             };
             let change = Change {
                 component: decl.name.clone(),
-                origin: Origin::File(decl.config.clone()),
+                origin: Origin::File(config.to_owned()),
                 payload,
             };
             match self.runtime.apply(change).await {
@@ -311,6 +360,10 @@ impl Daemon {
     /// flight finish or roll back.
     pub async fn shutdown(&mut self) {
         self.files = None;
+        #[cfg(feature = "etcd")]
+        if let Some(parts) = self.etcd.as_mut() {
+            parts.stop().await;
+        }
         self.runtime.shutdown().await;
     }
 }
@@ -345,15 +398,33 @@ pub async fn validate(
         bundled,
     )?;
     let mut verdicts = Vec::new();
+    #[cfg(feature = "etcd")]
+    let etcd = match &manifest.etcd {
+        Some(settings) => Some(etcd::read_all(manifest, settings).await),
+        None => None,
+    };
     for decl in &manifest.components {
         let result = async {
             let handler = probe.handler_source(decl).map_err(|e| e.to_string())?;
-            let bytes = probe
-                .rules()
-                .read_async(&decl.config, WatchedKind::Config)
-                .await
-                .map_err(|e| e.to_string())?;
-            let input = config_of(&decl.config, bytes).map_err(|e| e.to_string())?;
+            let input = match &decl.config {
+                ConfigRef::File(config) => {
+                    let bytes = probe
+                        .rules()
+                        .read_async(config, WatchedKind::Config)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    config_of(config, bytes).map_err(|e| e.to_string())?
+                }
+                #[cfg(feature = "etcd")]
+                ConfigRef::Etcd { key, format } => match &etcd {
+                    Some(read) => etcd::input_of(read, key, *format, &manifest.settings)?,
+                    None => unreachable!("the manifest checks that etcd keys have [source.etcd]"),
+                },
+                #[cfg(not(feature = "etcd"))]
+                ConfigRef::Etcd { .. } => {
+                    unreachable!("the manifest refuses etcd keys without the feature")
+                }
+            };
             probe
                 .runtime
                 .add_component(
@@ -361,11 +432,11 @@ pub async fn validate(
                         .limits(decl.limits.clone()),
                 )
                 .await
-                .map(|_| decl.config.display().to_string())
+                .map(|_| decl.config.to_string())
                 .map_err(|e| match e {
                     Error::InitialLoad { event, .. } => format!(
                         "{}: {}",
-                        decl.config.display(),
+                        decl.config,
                         event.error.as_ref().map_or_else(
                             || format!("{:?}", event.outcome),
                             |er| match &er.field {

@@ -393,6 +393,8 @@ impl Incoming {
         let kind = match origin {
             Origin::File(_) => EventKind::FileChange,
             Origin::Api => EventKind::Api,
+            Origin::Etcd { resync: false, .. } => EventKind::EtcdChange,
+            Origin::Etcd { resync: true, .. } => EventKind::EtcdResync,
         };
         let path = origin.label();
         let incoming = match payload {

@@ -119,6 +119,11 @@ impl Sandbox {
             .max_memories_per_component(16)
             .max_tables_per_component(16)
             .max_memory_size(MEMORY_CEILING)
+            // One execution stack per live instance. wasmtime's default
+            // (1,000 stacks, each a mapping and a guard-page mapping) made
+            // a runtime cost 2,000 of the kernel's 65,530 mappings per
+            // process: 32 runtimes in one process were all it could hold.
+            .total_stacks(instances)
             .table_elements(200_000)
             // Reset a reused slot by zeroing its first pages in place rather
             // than handing them back to the kernel: no page faults and no

@@ -43,6 +43,16 @@ pub enum Origin {
     File(PathBuf),
     /// A call of the library's API.
     Api,
+    /// An etcd key (its full name) at a revision.
+    Etcd {
+        /// The key, relative to the fleet's prefix.
+        key: String,
+        /// The revision of the value (of the deletion, for a removed key).
+        revision: i64,
+        /// Read again in full after a compaction (the watch could not
+        /// resume): the event's kind is `etcd_resync`.
+        resync: bool,
+    },
 }
 
 impl Origin {
@@ -51,8 +61,24 @@ impl Origin {
         match self {
             Origin::File(p) => Some(p.display().to_string()),
             Origin::Api => None,
+            Origin::Etcd { key, revision, .. } => Some(etcd_label(key, *revision)),
         }
     }
+}
+
+/// How events name an etcd key's value: `etcd:KEY@REVISION`.
+pub fn etcd_label(key: &str, revision: i64) -> String {
+    format!("etcd:{key}@{revision}")
+}
+
+/// The revision in an [`etcd_label`], if `label` is one.
+pub fn etcd_revision(label: &str) -> Option<i64> {
+    label
+        .strip_prefix("etcd:")?
+        .rsplit_once('@')?
+        .1
+        .parse()
+        .ok()
 }
 
 /// What a change carries.

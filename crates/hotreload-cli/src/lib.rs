@@ -11,3 +11,5 @@ pub(crate) mod admin;
 pub mod bench;
 #[doc(hidden)]
 pub mod cli;
+#[doc(hidden)]
+pub mod etcd_server;

@@ -42,6 +42,11 @@ pub(crate) struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabel {
+    source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: String,
 }
@@ -57,6 +62,8 @@ pub(crate) struct Metrics {
     fuel: Histogram,
     degraded: Family<ComponentLabel, Gauge>,
     version: Family<ComponentLabel, Gauge>,
+    source_connected: Family<SourceLabel, Gauge>,
+    source_revision: Family<SourceLabel, Gauge>,
     pub(crate) requests: Family<RequestLabels, Counter>,
     events_missed: Counter,
     pub(crate) notify_delivered: Counter,
@@ -81,6 +88,8 @@ impl Metrics {
             fuel: Histogram::new(exponential_buckets(1000.0, 10.0, 8)),
             degraded: Family::default(),
             version: Family::default(),
+            source_connected: Family::default(),
+            source_revision: Family::default(),
             requests: Family::default(),
             events_missed: Counter::default(),
             notify_delivered: Counter::default(),
@@ -128,6 +137,16 @@ impl Metrics {
             "hotreload_config_version",
             "The committed configuration version in force",
             m.version.clone(),
+        );
+        registry.register(
+            "hotreload_source_connected",
+            "Whether the node is connected to its configuration source (1) or serves its last committed configurations (0)",
+            m.source_connected.clone(),
+        );
+        registry.register(
+            "hotreload_source_revision",
+            "The newest revision of the configuration source the node has seen",
+            m.source_revision.clone(),
         );
         registry.register(
             "hotreload_build",
@@ -225,6 +244,19 @@ impl Metrics {
                 .get_or_create(&label)
                 .set(i64::try_from(c.version).unwrap_or(i64::MAX));
         }
+    }
+
+    /// Sets what the configuration source's connection says.
+    pub(crate) fn refresh_source(&self, report: &hotreload::fleet::SourceReport) {
+        let label = SourceLabel {
+            source: report.source.clone(),
+        };
+        self.source_connected
+            .get_or_create(&label)
+            .set(i64::from(report.connected));
+        self.source_revision
+            .get_or_create(&label)
+            .set(report.revision);
     }
 
     /// The last event recorded for a component.

@@ -25,6 +25,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hotreload::Runtime;
 use hotreload::daemon::AdminSettings;
+use hotreload::fleet::SourceState;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::json;
@@ -43,6 +44,8 @@ pub(crate) struct Shared {
     pub(crate) expected: Vec<String>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) settings: AdminSettings,
+    /// The etcd connection, when configurations live there.
+    pub(crate) source: Option<Arc<SourceState>>,
     token: Option<Vec<u8>>,
     /// `host:port` values a request's `Host` may carry.
     hosts: Vec<String>,
@@ -130,6 +133,7 @@ pub(crate) async fn start(
     runtime: Runtime,
     expected: Vec<String>,
     metrics: Arc<Metrics>,
+    source: Option<Arc<SourceState>>,
 ) -> Result<Admin, String> {
     let token = match &settings.token_file {
         Some(path) => Some(read_token(path)?),
@@ -163,6 +167,7 @@ pub(crate) async fn start(
         expected,
         metrics,
         settings: settings.clone(),
+        source,
         token,
         hosts,
         any_ip: addr.ip().is_unspecified(),

@@ -108,6 +108,9 @@ async fn readyz(State(s): State<AppState>) -> Response {
 async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
     // Each component's standing, as of its last event (never waits).
     s.metrics.refresh(&s.runtime.components().await);
+    if let Some(source) = &s.source {
+        s.metrics.refresh_source(&source.report());
+    }
     let openmetrics = headers
         .get(header::ACCEPT)
         .and_then(|a| a.to_str().ok())
@@ -162,7 +165,8 @@ async fn list(State(s): State<AppState>) -> Response {
         .into_iter()
         .map(|i| view(&s, i))
         .collect();
-    axum::Json(json!({ "components": all })).into_response()
+    let sources: Vec<_> = s.source.iter().map(|src| src.report()).collect();
+    axum::Json(json!({ "components": all, "sources": sources })).into_response()
 }
 
 async fn one(State(s): State<AppState>, Path(name): Path<String>) -> Answer {

@@ -195,6 +195,28 @@ pub(crate) async fn status(args: StatusArgs) -> ExitCode {
             last
         );
     }
+    for src in body["sources"].as_array().into_iter().flatten() {
+        let endpoints: Vec<&str> = src["endpoints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        println!(
+            "\nsource {} ({}): {}, revision {}",
+            src["source"].as_str().unwrap_or("?"),
+            endpoints.join(", "),
+            if src["connected"] == true {
+                "connected".to_owned()
+            } else {
+                format!(
+                    "DISCONNECTED ({}); serving the configurations in force",
+                    src["error"].as_str().unwrap_or("no answer")
+                )
+            },
+            src["revision"]
+        );
+    }
     ExitCode::SUCCESS
 }
 

@@ -32,14 +32,22 @@ async fn start_admin(
     manifest: &Manifest,
     runtime: &hotreload::Runtime,
     metrics: Arc<Metrics>,
+    source: Option<Arc<hotreload::fleet::SourceState>>,
 ) -> Result<Option<admin::Admin>, String> {
     let Some(addr) = manifest.admin.address()? else {
         return Ok(None);
     };
     let expected = manifest.components.iter().map(|c| c.name.clone()).collect();
-    admin::start(&manifest.admin, addr, runtime.clone(), expected, metrics)
-        .await
-        .map(Some)
+    admin::start(
+        &manifest.admin,
+        addr,
+        runtime.clone(),
+        expected,
+        metrics,
+        source,
+    )
+    .await
+    .map(Some)
 }
 
 pub(crate) async fn run(manifest: &Path, format: EventsFormat) -> ExitCode {
@@ -75,7 +83,14 @@ pub(crate) async fn run(manifest: &Path, format: EventsFormat) -> ExitCode {
         .map(|n| Notifier::start(daemon.runtime(), n, metrics.clone()));
     // The admin API answers before the components load: /healthz says the
     // process is alive, /readyz says 503 until every one has a configuration.
-    let admin = match start_admin(&manifest, daemon.runtime(), metrics.clone()).await {
+    let admin = match start_admin(
+        &manifest,
+        daemon.runtime(),
+        metrics.clone(),
+        daemon.source_state(),
+    )
+    .await
+    {
         Ok(a) => a,
         Err(e) => {
             eprintln!("error: {e}");

@@ -4,6 +4,8 @@ mod bench_cmd;
 mod client_cmd;
 mod conform_cmd;
 mod daemon_cmd;
+mod fleet_bench;
+mod fleet_cmd;
 mod history_cmd;
 mod printer;
 mod replay_cmd;
@@ -108,6 +110,19 @@ enum Command {
     ///
     /// Exit status: 0; 2 when the daemon cannot be reached (or goes away).
     Events(client_cmd::EventsArgs),
+    /// The fleet, read from etcd: for every component of the manifest,
+    /// which node runs its latest revision, which is behind or holds it
+    /// for the canaries, which refused it and why, which went silent; and
+    /// whether a canary stopped a rollout.
+    ///
+    /// Exit status: 0 every live node runs every latest revision; 1 not
+    /// so; 2 the manifest or etcd cannot be read.
+    Fleet(fleet_cmd::FleetArgs),
+    /// The fleet benchmark: N nodes (in this process, each with its own
+    /// etcd client, watch and lease) on one etcd (started from PATH unless
+    /// `--endpoint`): put → first and every node applied, p50/p99, beside
+    /// etcd's own put → watch latency.
+    FleetBench(fleet_bench::FleetBenchArgs),
     /// Run the built-in scenario suite against the bundled handlers.
     Test {
         /// Print each scenario's events as well.
@@ -126,9 +141,11 @@ impl Cli {
             // `replay` runs the event again in a throw-away runtime whose
             // own log lines (a replayed rejection is a warning there) would
             // only repeat its report.
-            Command::Test { .. } | Command::Bench(_) | Command::Conform(_) | Command::Replay(_) => {
-                "error"
-            }
+            Command::Test { .. }
+            | Command::Bench(_)
+            | Command::FleetBench(_)
+            | Command::Conform(_)
+            | Command::Replay(_) => "error",
             _ => "warn",
         }
     }
@@ -167,6 +184,7 @@ pub fn init_tracing(default: &str, format: LogFormat) {
 pub fn run_sync(cli: Cli) -> Result<ExitCode, Box<Cli>> {
     match cli.command {
         Command::Bench(args) => Ok(bench_cmd::run(args)),
+        Command::FleetBench(args) => Ok(fleet_bench::run(args)),
         Command::Conform(args) => Ok(conform_cmd::run(args)),
         Command::History(args) => Ok(history_cmd::run(args)),
         Command::Replay(args) => Ok(replay_cmd::run(args)),
@@ -187,7 +205,12 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Apply(args) => client_cmd::apply(args).await,
         Command::Rollback(args) => client_cmd::rollback(args).await,
         Command::Events(args) => client_cmd::events(args).await,
-        Command::Bench(_) | Command::Conform(_) | Command::History(_) | Command::Replay(_) => {
+        Command::Fleet(args) => fleet_cmd::run(args).await,
+        Command::Bench(_)
+        | Command::FleetBench(_)
+        | Command::Conform(_)
+        | Command::History(_)
+        | Command::Replay(_) => {
             unreachable!("run_sync runs these outside the async runtime")
         }
     }

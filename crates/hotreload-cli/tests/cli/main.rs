@@ -6,6 +6,7 @@ mod admin;
 mod cli;
 mod crash;
 mod daemon_cli;
+mod fleet;
 mod hostile_fs;
 mod load;
 mod observe;

@@ -1,0 +1,153 @@
+//! A single-member etcd started from `PATH` on free loopback ports, for
+//! `hotreload fleet-bench` and the fleet tests: started, killed and
+//! started again on the same data directory.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running (or killed) etcd.
+#[derive(Debug)]
+pub struct EtcdServer {
+    child: Option<Child>,
+    dir: PathBuf,
+    client: u16,
+    peer: u16,
+    /// Remove `dir` when dropped.
+    owned: bool,
+}
+
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free loopback port: {e}"))
+}
+
+/// The `etcd` program on `PATH`.
+pub fn etcd_program() -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("etcd"))
+            .find(|p| p.is_file())
+    })
+}
+
+impl EtcdServer {
+    /// Starts etcd with its data in `dir` (created), on two free ports.
+    ///
+    /// # Errors
+    /// No `etcd` on `PATH`, or it did not become healthy within 20 s.
+    pub fn start(dir: &Path) -> Result<EtcdServer, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut server = EtcdServer {
+            child: None,
+            dir: dir.to_owned(),
+            client: free_port()?,
+            peer: free_port()?,
+            owned: false,
+        };
+        server.restart()?;
+        Ok(server)
+    }
+
+    /// As [`EtcdServer::start`], in a new directory under the system's
+    /// temporary one, removed when the server is dropped.
+    ///
+    /// # Errors
+    /// As [`EtcdServer::start`].
+    pub fn start_temporary() -> Result<EtcdServer, String> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir =
+            std::env::temp_dir().join(format!("hotreload-etcd-{}-{nanos}", std::process::id()));
+        let mut server = EtcdServer::start(&dir)?;
+        server.owned = true;
+        Ok(server)
+    }
+
+    /// `http://127.0.0.1:PORT`, for clients.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client)
+    }
+
+    /// Starts it again (after [`EtcdServer::kill`]) on the same data and
+    /// ports, and waits until it is healthy.
+    ///
+    /// # Errors
+    /// As [`EtcdServer::start`].
+    pub fn restart(&mut self) -> Result<(), String> {
+        self.kill();
+        let program = etcd_program().ok_or("no `etcd` on PATH (Debian's etcd-server)")?;
+        let client = self.endpoint();
+        let peer = format!("http://127.0.0.1:{}", self.peer);
+        let log = std::fs::File::create(self.dir.join("etcd.log"))
+            .map_err(|e| format!("{}: {e}", self.dir.display()))?;
+        let child = Command::new(program)
+            .args(["--name", "hotreload-test"])
+            .arg("--data-dir")
+            .arg(self.dir.join("data"))
+            .args(["--listen-client-urls", &client])
+            .args(["--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", &peer])
+            .args(["--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &format!("hotreload-test={peer}")])
+            .args(["--logger", "zap", "--log-level", "warn"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot start etcd: {e}"))?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.healthy() {
+                return Ok(());
+            }
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                let log = std::fs::read_to_string(self.dir.join("etcd.log")).unwrap_or_default();
+                return Err(format!("etcd exited ({status}): {log}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err("etcd did not become healthy within 20 s".into())
+    }
+
+    /// `GET /health` says `true`.
+    fn healthy(&self) -> bool {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.client)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        if s.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            .is_err()
+        {
+            return false;
+        }
+        let mut body = String::new();
+        let _ = s.read_to_string(&mut body);
+        body.contains("\"health\":\"true\"")
+    }
+
+    /// SIGKILLs it (its data stays).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for EtcdServer {
+    fn drop(&mut self) {
+        self.kill();
+        if self.owned {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}

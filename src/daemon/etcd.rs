@@ -1,0 +1,278 @@
+//! The daemon's etcd part: the first read at a start, the source that
+//! watches afterwards, and the node's acknowledgements.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use etcd_client::Client;
+use tokio::sync::mpsc;
+
+use super::{Daemon, EtcdSettings, Manifest};
+use crate::error::Error;
+use crate::fleet::{self, EtcdSource, Held, Initial, Reporter, SourceState};
+use crate::fleet::{Gate, Keys, Offer, Verdict, Watched};
+use crate::manager::{ComponentSpec, HandlerSource};
+use crate::outcome::Cause;
+use crate::settings::Settings;
+use crate::sources::{Format, InputError, Payload, SourceHandle, etcd_label};
+use crate::transaction::ConfigInput;
+
+/// What the daemon keeps of its etcd part.
+pub(super) struct Parts {
+    pub(super) state: Arc<SourceState>,
+    source: Option<SourceHandle>,
+    reporter: Option<Reporter>,
+}
+
+impl Parts {
+    pub(super) fn new(settings: &EtcdSettings) -> Parts {
+        Parts {
+            state: Arc::new(SourceState::new(settings.endpoints.clone())),
+            source: None,
+            reporter: None,
+        }
+    }
+
+    /// Stops watching, then revokes the node's lease.
+    pub(super) async fn stop(&mut self) {
+        self.source = None;
+        if let Some(r) = self.reporter.take() {
+            r.stop().await;
+        }
+    }
+}
+
+/// What a start carries from its first read to the source it attaches.
+pub(super) struct Start {
+    client: Client,
+    keys: Keys,
+    initial: Result<Initial, String>,
+    gate: Gate,
+    held: mpsc::UnboundedSender<(String, Option<Held>)>,
+}
+
+fn manifest_error(manifest: &Manifest, reason: String) -> Error {
+    Error::Manifest {
+        path: manifest.path.clone(),
+        reason,
+    }
+}
+
+impl Daemon {
+    /// Connects, starts the node's acknowledgements, and reads every key
+    /// at one revision (or finds etcd unreachable: the components then
+    /// start on their last committed configurations).
+    pub(super) async fn start_fleet(&mut self) -> Result<Option<Start>, Error> {
+        let Some(settings) = self.manifest.etcd.clone() else {
+            return Ok(None);
+        };
+        let client = fleet::connect(&settings)
+            .await
+            .map_err(|e| manifest_error(&self.manifest, e))?;
+        let keys = Keys::new(&settings.prefix);
+        let node = self.manifest.node.clone();
+        let watched: BTreeSet<String> = self
+            .manifest
+            .etcd_components()
+            .map(|(d, _, _)| d.name.clone())
+            .collect();
+        let (held, held_rx) = mpsc::unbounded_channel();
+        let reporter = Reporter::start(
+            self.runtime.clone(),
+            client.clone(),
+            keys.clone(),
+            node.clone(),
+            self.manifest
+                .components
+                .iter()
+                .map(|c| c.name.clone())
+                .collect(),
+            watched,
+            settings.lease_ttl_s,
+            held_rx,
+        );
+        let wanted: Vec<String> = self
+            .manifest
+            .etcd_components()
+            .map(|(_, k, _)| k.to_owned())
+            .collect();
+        let initial = fleet::initial_read(
+            &client,
+            &keys,
+            &wanted,
+            !node.canary,
+            Duration::from_millis(settings.connect_timeout_ms),
+        )
+        .await
+        .map_err(|e| format!("etcd at {}: {e}", settings.endpoints.join(", ")));
+        let mut gate = Gate::new(node.canary);
+        if let Some(parts) = self.etcd.as_mut() {
+            match &initial {
+                Ok(i) => {
+                    parts.state.seen(i.revision);
+                    parts.state.up();
+                    gate.reset_canaries(&i.canaries);
+                }
+                Err(e) => parts.state.down(e.clone()),
+            }
+            parts.reporter = Some(reporter);
+        }
+        Ok(Some(Start {
+            client,
+            keys,
+            initial,
+            gate,
+            held,
+        }))
+    }
+
+    /// The first configuration of a component whose key is in etcd: its
+    /// value at the start's read; its last committed one when etcd is
+    /// unreachable, the key is missing or unreadable, or (on a node that is
+    /// not a canary) the value has not been accepted by the canaries yet.
+    pub(super) async fn etcd_spec(
+        &self,
+        name: &str,
+        handler: HandlerSource,
+        key: &str,
+        format: Format,
+        start: &mut Start,
+    ) -> ComponentSpec {
+        let full = start.keys.config(key);
+        let unavailable = |cause: Cause, message: String| {
+            ComponentSpec::unavailable(
+                name.to_owned(),
+                handler.clone(),
+                InputError { cause, message },
+            )
+        };
+        let initial = match &start.initial {
+            Ok(i) => i,
+            Err(e) => {
+                return unavailable(
+                    Cause::Unreadable,
+                    format!("{e}; starting on the last committed configuration"),
+                );
+            }
+        };
+        let Some((bytes, rev)) = initial.values.get(key) else {
+            return unavailable(Cause::Unreadable, format!("etcd key {full} does not exist"));
+        };
+        let label = etcd_label(key, *rev);
+        let limit = self.manifest.settings.output_limit_bytes;
+        let payload = fleet::payload(&full, Some(bytes.clone()), *rev, format, limit);
+        if let Verdict::Wait(why) | Verdict::Stop(why) = start.gate.verdict(name, *rev)
+            && self.has_committed(name).await
+        {
+            start.gate.offer(Offer {
+                component: name.to_owned(),
+                key: key.to_owned(),
+                revision: *rev,
+                payload,
+                resync: false,
+            });
+            return unavailable(
+                Cause::Unreadable,
+                format!("{label}: {why}; starting on the last committed configuration"),
+            );
+        }
+        match payload {
+            Payload::Config { bytes, format } => match format.decode(bytes) {
+                Ok(input) => ComponentSpec::new(name.to_owned(), handler, input).config_path(label),
+                Err(e) => ComponentSpec::unavailable(name.to_owned(), handler, e.at(&label))
+                    .config_path(label),
+            },
+            Payload::Unreadable { cause, message } => unavailable(cause, message),
+            Payload::Handler(_) => unreachable!("a key's value is a configuration"),
+        }
+    }
+
+    async fn has_committed(&self, name: &str) -> bool {
+        let Some(store) = self.runtime.revisions().cloned() else {
+            return false;
+        };
+        let name = name.to_owned();
+        tokio::task::spawn_blocking(move || store.latest(&name).ok().flatten().is_some())
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Watches the keys from the revision after the start's read.
+    pub(super) fn attach_fleet(&mut self, start: Start) -> Result<(), Error> {
+        let Some(parts) = self.etcd.as_mut() else {
+            return Ok(());
+        };
+        let watched = self
+            .manifest
+            .etcd_components()
+            .map(|(d, key, format)| Watched {
+                component: d.name.clone(),
+                key: key.to_owned(),
+                format,
+            })
+            .collect();
+        let source = EtcdSource {
+            client: start.client,
+            keys: start.keys,
+            watched,
+            state: parts.state.clone(),
+            debounce: Duration::from_millis(self.manifest.settings.debounce_ms),
+            limit: self.manifest.settings.output_limit_bytes,
+            gate: start.gate,
+            initial: start.initial.ok(),
+            held: start.held,
+        };
+        parts.source = Some(self.runtime.attach(source)?);
+        Ok(())
+    }
+}
+
+/// Every etcd key of a manifest, read once (for `validate`).
+pub(super) async fn read_all(
+    manifest: &Manifest,
+    settings: &EtcdSettings,
+) -> Result<Initial, String> {
+    let client = fleet::connect(settings).await?;
+    let keys = Keys::new(&settings.prefix);
+    let wanted: Vec<String> = manifest
+        .etcd_components()
+        .map(|(_, k, _)| k.to_owned())
+        .collect();
+    fleet::initial_read(
+        &client,
+        &keys,
+        &wanted,
+        false,
+        Duration::from_millis(settings.connect_timeout_ms),
+    )
+    .await
+    .map_err(|e| format!("etcd at {}: {e}", settings.endpoints.join(", ")))
+}
+
+/// A key's value from [`read_all`], as a configuration.
+pub(super) fn input_of(
+    read: &Result<Initial, String>,
+    key: &str,
+    format: Format,
+    settings: &Settings,
+) -> Result<ConfigInput, String> {
+    let read = read.as_ref().map_err(Clone::clone)?;
+    let Some((bytes, rev)) = read.values.get(key) else {
+        return Err(format!("etcd key {key} does not exist"));
+    };
+    let label = etcd_label(key, *rev);
+    match fleet::payload(
+        &label,
+        Some(bytes.clone()),
+        *rev,
+        format,
+        settings.output_limit_bytes,
+    ) {
+        Payload::Config { bytes, format } => {
+            format.decode(bytes).map_err(|e| e.at(&label).to_string())
+        }
+        Payload::Unreadable { message, .. } => Err(message),
+        Payload::Handler(_) => unreachable!("a key's value is a configuration"),
+    }
+}

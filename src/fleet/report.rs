@@ -1,0 +1,331 @@
+//! A node's acknowledgements: what it did with each component's revisions,
+//! written to etcd under a lease it keeps alive, only when they change.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use etcd_client::{Client, PutOptions};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::{AckState, Held, Keys, NodeRecord, NodeStatus, backoff, now};
+use crate::daemon::NodeSettings;
+use crate::events::Event;
+use crate::manager::Runtime;
+use crate::outcome::{EventKind, Outcome};
+use crate::sources::etcd_revision;
+
+/// Writes a node's acknowledgements; [`Reporter::stop`] revokes its lease
+/// (the node's keys go at once) and marks it stopped.
+#[derive(Debug)]
+pub struct Reporter {
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct Writer {
+    runtime: Runtime,
+    client: Client,
+    keys: Keys,
+    node: NodeSettings,
+    components: Vec<String>,
+    /// Components whose configuration lives in etcd.
+    watched: BTreeSet<String>,
+    ttl: i64,
+    started: String,
+    statuses: BTreeMap<String, NodeStatus>,
+    written: BTreeMap<String, NodeStatus>,
+    lease: Option<i64>,
+}
+
+impl Reporter {
+    /// Starts reporting the events of `runtime` from now on (call it before
+    /// the components load, so their first events are reported).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn start(
+        runtime: Runtime,
+        client: Client,
+        keys: Keys,
+        node: NodeSettings,
+        components: Vec<String>,
+        watched: BTreeSet<String>,
+        ttl: i64,
+        held: mpsc::UnboundedReceiver<(String, Option<Held>)>,
+    ) -> Reporter {
+        let events = runtime.event_stream();
+        let (stop, stopped) = oneshot::channel();
+        let writer = Writer {
+            runtime,
+            client,
+            keys,
+            node,
+            components,
+            watched,
+            ttl,
+            started: now(),
+            statuses: BTreeMap::new(),
+            written: BTreeMap::new(),
+            lease: None,
+        };
+        let task = tokio::spawn(writer.run(events, held, stopped));
+        Reporter {
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Revokes the node's lease and records a clean stop, waiting at most
+    /// two seconds for etcd.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let abort = self.task.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(2), &mut self.task)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
+}
+
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        if self.stop.is_some() {
+            self.task.abort();
+        }
+    }
+}
+
+impl Writer {
+    fn record(&self, stopped: Option<String>) -> Vec<u8> {
+        serde_json::to_vec(&NodeRecord {
+            node: self.node.id.clone(),
+            canary: self.node.canary,
+            components: self.components.clone(),
+            started: self.started.clone(),
+            hotreload: env!("CARGO_PKG_VERSION").into(),
+            stopped,
+        })
+        .unwrap_or_default()
+    }
+
+    /// A new lease, and the node's registration under it.
+    async fn register(&mut self) -> Result<(), String> {
+        let mut lease = self.client.lease_client();
+        let id = lease
+            .grant(self.ttl, None)
+            .await
+            .map_err(|e| e.to_string())?
+            .id();
+        let mut kv = self.client.kv_client();
+        let with_lease = || Some(PutOptions::new().with_lease(id));
+        kv.put(self.keys.member(&self.node.id), self.record(None), None)
+            .await
+            .map_err(|e| e.to_string())?;
+        kv.put(
+            self.keys.node(&self.node.id),
+            self.record(None),
+            with_lease(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        if self.node.canary {
+            kv.put(
+                self.keys.canary(&self.node.id),
+                self.record(None),
+                with_lease(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        }
+        self.lease = Some(id);
+        // Everything is written again under the new lease.
+        self.written.clear();
+        Ok(())
+    }
+
+    /// Writes every status that changed since it was last written.
+    async fn flush(&mut self) -> Result<(), String> {
+        let Some(id) = self.lease else {
+            return Ok(());
+        };
+        let mut kv = self.client.kv_client();
+        for (component, status) in &self.statuses {
+            if self.written.get(component).is_some_and(|w| w.same(status)) {
+                continue;
+            }
+            let value = serde_json::to_vec(status).unwrap_or_default();
+            let options = || Some(PutOptions::new().with_lease(id));
+            kv.put(
+                self.keys.status(&self.node.id, component),
+                value.clone(),
+                options(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            if self.node.canary {
+                kv.put(
+                    self.keys.canary_status(&self.node.id, component),
+                    value,
+                    options(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            }
+            self.written.insert(component.clone(), status.clone());
+        }
+        Ok(())
+    }
+
+    /// The status an event leaves its component in.
+    async fn absorb(&mut self, event: &Arc<Event>) {
+        if event.dry_run || !self.watched.contains(&event.component) {
+            return;
+        }
+        let info = self.runtime.component(&event.component).await.ok();
+        let previous = self.statuses.get(&event.component);
+        let tried = event.config_path.as_deref().and_then(etcd_revision);
+        let kept = info
+            .as_ref()
+            .and_then(|i| i.source.as_ref())
+            .and_then(|s| s.path.as_deref())
+            .and_then(etcd_revision);
+        let running = match event.outcome {
+            Outcome::Applied | Outcome::Unchanged => match (tried, event.kind) {
+                (Some(t), _) => Some(t),
+                // A start on the last committed configuration runs what it ran.
+                (None, EventKind::Initial | EventKind::Restart) => kept,
+                (None, _) => None,
+            },
+            _ => previous.and_then(|p| p.running_revision).or(kept),
+        };
+        let degraded = info.as_ref().is_some_and(|i| i.degraded);
+        let state = match event.outcome {
+            _ if degraded => AckState::Degraded,
+            Outcome::Applied | Outcome::Unchanged => AckState::Applied,
+            Outcome::RestartRequired => AckState::RestartRequired,
+            Outcome::RolledBack => AckState::RolledBack,
+            Outcome::Degraded => AckState::Degraded,
+            _ => AckState::Rejected,
+        };
+        let status = NodeStatus {
+            node: self.node.id.clone(),
+            component: event.component.clone(),
+            state,
+            tried_revision: tried.or(previous.and_then(|p| p.tried_revision)),
+            running_revision: running,
+            version: event.version,
+            error: event.error.as_ref().map(|e| e.message.clone()),
+            field: event.error.as_ref().and_then(|e| e.field.clone()),
+            held: previous.and_then(|p| p.held.clone()),
+            time: now(),
+        };
+        self.statuses.insert(event.component.clone(), status);
+    }
+
+    fn hold(&mut self, component: String, held: Option<Held>) {
+        if let Some(s) = self.statuses.get_mut(&component) {
+            s.held = held;
+            s.time = now();
+        }
+    }
+
+    async fn run(
+        mut self,
+        mut events: broadcast::Receiver<Arc<Event>>,
+        mut held: mpsc::UnboundedReceiver<(String, Option<Held>)>,
+        mut stopped: oneshot::Receiver<()>,
+    ) {
+        let mut attempt: u32 = 0;
+        let tick = Duration::from_millis((self.ttl as u64).saturating_mul(1000) / 3);
+        let mut keeper: Option<(etcd_client::LeaseKeeper, etcd_client::LeaseKeepAliveStream)> =
+            None;
+        let mut next_try = tokio::time::Instant::now();
+        let mut next_keep = tokio::time::Instant::now() + tick;
+        loop {
+            if self.lease.is_none() && tokio::time::Instant::now() >= next_try {
+                keeper = None;
+                match self.register().await {
+                    Ok(()) => attempt = 0,
+                    Err(e) => {
+                        tracing::debug!("etcd: cannot register this node yet: {e}");
+                        next_try = tokio::time::Instant::now() + backoff(attempt);
+                        attempt = attempt.saturating_add(1);
+                    }
+                }
+            }
+            if let Some(id) = self.lease {
+                if keeper.is_none() {
+                    keeper = self.client.lease_client().keep_alive(id).await.ok();
+                    next_keep = tokio::time::Instant::now() + tick;
+                }
+                if let Err(e) = self.flush().await {
+                    tracing::debug!("etcd: cannot write this node's status: {e}");
+                    self.lease = None;
+                    next_try = tokio::time::Instant::now() + backoff(attempt);
+                    attempt = attempt.saturating_add(1);
+                }
+            }
+            let wake = if self.lease.is_none() {
+                next_try
+            } else {
+                next_keep
+            };
+            tokio::select! {
+                _ = &mut stopped => break,
+                event = events.recv() => match event {
+                    Ok(e) => self.absorb(&e).await,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        // Read the record again: the newest event of each
+                        // component says where it stands.
+                        let mut newest: BTreeMap<String, Arc<Event>> = BTreeMap::new();
+                        for e in self.runtime.events() {
+                            newest.insert(e.component.clone(), e);
+                        }
+                        for e in newest.values() {
+                            self.absorb(e).await;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                update = held.recv() => {
+                    if let Some((component, h)) = update {
+                        self.hold(component, h);
+                    }
+                }
+                () = tokio::time::sleep_until(wake) => {
+                    if let Some((k, stream)) = keeper.as_mut() {
+                        next_keep = tokio::time::Instant::now() + tick;
+                        let alive = match k.keep_alive().await {
+                            Ok(()) => matches!(
+                                tokio::time::timeout(tick, stream.message()).await,
+                                Ok(Ok(Some(r))) if r.ttl() > 0
+                            ),
+                            Err(_) => false,
+                        };
+                        if !alive {
+                            tracing::debug!("etcd: this node's lease was lost; registering again");
+                            self.lease = None;
+                            keeper = None;
+                        }
+                    }
+                }
+            }
+        }
+        // A clean stop: the node's keys go at once, and it is recorded as stopped.
+        if let Some(id) = self.lease {
+            let _ = self.client.lease_client().revoke(id).await;
+        }
+        let _ = self
+            .client
+            .kv_client()
+            .put(
+                self.keys.member(&self.node.id),
+                self.record(Some(now())),
+                None,
+            )
+            .await;
+    }
+}
