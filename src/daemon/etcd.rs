@@ -1,7 +1,7 @@
 //! The daemon's etcd part: the first read at a start, the source that
 //! watches afterwards, and the node's acknowledgements.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,10 +72,10 @@ impl Daemon {
             .map_err(|e| manifest_error(&self.manifest, e))?;
         let keys = Keys::new(&settings.prefix);
         let node = self.manifest.node.clone();
-        let watched: BTreeSet<String> = self
+        let watched: BTreeMap<String, String> = self
             .manifest
             .etcd_components()
-            .map(|(d, _, _)| d.name.clone())
+            .map(|(d, k, _)| (d.name.clone(), k.to_owned()))
             .collect();
         let (held, held_rx) = mpsc::unbounded_channel();
         let reporter = Reporter::start(
@@ -83,11 +83,6 @@ impl Daemon {
             client.clone(),
             keys.clone(),
             node.clone(),
-            self.manifest
-                .components
-                .iter()
-                .map(|c| c.name.clone())
-                .collect(),
             watched,
             settings.lease_ttl_s,
             held_rx,
@@ -162,19 +157,66 @@ impl Daemon {
         let label = etcd_label(key, *rev);
         let limit = self.manifest.settings.output_limit_bytes;
         let payload = fleet::payload(&full, Some(bytes.clone()), *rev, format, limit);
-        if let Verdict::Wait(why) | Verdict::Stop(why) = start.gate.verdict(name, *rev)
-            && self.has_committed(name).await
-        {
-            start.gate.offer(Offer {
+        let verdict = start.gate.verdict(name, key, *rev);
+        if verdict != Verdict::Release {
+            let hold = Offer {
                 component: name.to_owned(),
                 key: key.to_owned(),
                 revision: *rev,
-                payload,
+                payload: payload.clone(),
                 resync: false,
-            });
-            return unavailable(
-                Cause::Unreadable,
-                format!("{label}: {why}; starting on the last committed configuration"),
+            };
+            let why = match &verdict {
+                Verdict::Wait(why) | Verdict::Stop(why) => why.clone(),
+                Verdict::Release => String::new(),
+            };
+            if self.has_committed(name).await {
+                start.gate.offer(hold);
+                return unavailable(
+                    Cause::Unreadable,
+                    format!("{label}: {why}; starting on the last committed configuration"),
+                );
+            }
+            if let Verdict::Stop(_) = verdict {
+                // A new node never starts on what a canary refused: it
+                // starts on what the canaries run, or not at all.
+                start.gate.offer(hold);
+                let accepted = match start.gate.canaries_run(name, key) {
+                    Some(r) => read_at(&start.client, &full, r).await,
+                    None => None,
+                };
+                let Some((bytes, at)) = accepted else {
+                    return unavailable(
+                        Cause::Unreadable,
+                        format!(
+                            "{label}: {why}; this node has no committed configuration, and the \
+                             canaries' own revision cannot be read"
+                        ),
+                    );
+                };
+                let label = etcd_label(key, at);
+                tracing::warn!(
+                    component = name,
+                    "{why}: starting on {label}, which the canaries run"
+                );
+                return match fleet::payload(&full, Some(bytes), at, format, limit) {
+                    Payload::Config { bytes, format } => match format.decode(bytes) {
+                        Ok(input) => {
+                            ComponentSpec::new(name.to_owned(), handler, input).config_path(label)
+                        }
+                        Err(e) => {
+                            ComponentSpec::unavailable(name.to_owned(), handler, e.at(&label))
+                        }
+                    },
+                    Payload::Unreadable { cause, message } => unavailable(cause, message),
+                    Payload::Handler(_) => unreachable!("a key's value is a configuration"),
+                };
+            }
+            // Waiting, and nothing to start on: the canaries have not
+            // refused it, so it is started on.
+            tracing::info!(
+                component = name,
+                "{why}; this node has no committed configuration, so it starts on it"
             );
         }
         match payload {
@@ -226,6 +268,20 @@ impl Daemon {
         parts.source = Some(self.runtime.attach(source)?);
         Ok(())
     }
+}
+
+/// A key's value as of `revision`: (value, its own revision).
+async fn read_at(client: &Client, full: &str, revision: i64) -> Option<(Vec<u8>, i64)> {
+    let mut kv = client.kv_client();
+    let got = kv
+        .get(
+            full,
+            Some(etcd_client::GetOptions::new().with_revision(revision)),
+        )
+        .await
+        .ok()?;
+    let kv = got.kvs().first()?;
+    Some((kv.value().to_vec(), kv.mod_revision()))
 }
 
 /// Every etcd key of a manifest, read once (for `validate`).

@@ -96,15 +96,16 @@ impl Gate {
         }
     }
 
-    /// What to do with `revision` of `component` now.
-    pub(crate) fn verdict(&self, component: &str, revision: i64) -> Verdict {
+    /// What to do with `revision` of `component` (read from `key`) now.
+    /// Only canaries that read the same key count.
+    pub(crate) fn verdict(&self, component: &str, key: &str, revision: i64) -> Verdict {
         if self.canary {
             return Verdict::Release;
         }
         let mut waiting = Vec::new();
         for (node, c) in &self.canaries {
             let Some(record) = &c.record else { continue };
-            if !record.components.iter().any(|n| n == component) {
+            if record.keys.get(component).map(String::as_str) != Some(key) {
                 continue;
             }
             match c.statuses.get(component) {
@@ -137,6 +138,20 @@ impl Gate {
         }
     }
 
+    /// The oldest revision that every live canary reading `key` for
+    /// `component` runs, if any runs one.
+    pub(crate) fn canaries_run(&self, component: &str, key: &str) -> Option<i64> {
+        self.canaries
+            .values()
+            .filter(|c| {
+                c.record
+                    .as_ref()
+                    .is_some_and(|r| r.keys.get(component).map(String::as_str) == Some(key))
+            })
+            .filter_map(|c| c.statuses.get(component)?.running_revision)
+            .min()
+    }
+
     /// A new value: released at once, or held. Only configurations are
     /// held; a deletion or an oversized value is refused by the runtime
     /// anyway and changes nothing.
@@ -155,8 +170,11 @@ impl Gate {
         let mut released = Vec::new();
         let names: Vec<String> = self.pending.keys().cloned().collect();
         for name in names {
-            let revision = self.pending[&name].revision;
-            match self.verdict(&name, revision) {
+            let (revision, key) = {
+                let o = &self.pending[&name];
+                (o.revision, o.key.clone())
+            };
+            match self.verdict(&name, &key, revision) {
                 Verdict::Release => {
                     if let Some(o) = self.pending.remove(&name) {
                         released.push(o);
@@ -229,6 +247,7 @@ mod tests {
             node: node.into(),
             canary: true,
             components: vec!["c".into()],
+            keys: [("c".to_owned(), "k".to_owned())].into(),
             started: String::new(),
             hotreload: String::new(),
             stopped: None,
@@ -240,6 +259,7 @@ mod tests {
         serde_json::to_vec(&NodeStatus {
             node: "k".into(),
             component: "c".into(),
+            key: Some("k".into()),
             state,
             tried_revision: Some(tried),
             running_revision: Some(running),

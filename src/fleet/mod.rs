@@ -27,15 +27,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
-use etcd_client::ConnectOptions;
-pub use etcd_client::{Client, DeleteOptions, GetOptions, WatchOptions};
+pub use etcd_client::{Client, ConnectOptions, DeleteOptions, GetOptions, WatchOptions};
 use serde::{Deserialize, Serialize};
 
 pub(crate) use self::gate::{Gate, Offer, Verdict};
 pub use self::node::EtcdSource;
 pub(crate) use self::node::{Initial, Watched, initial_read, payload};
 pub use self::report::Reporter;
-pub use self::survey::{Latest, NodeView, Survey, survey};
+pub use self::survey::{Latest, NodeView, Survey, forget, survey};
 use crate::daemon::EtcdSettings;
 
 /// What a node did with a component's revisions, as it writes it to
@@ -46,6 +45,9 @@ pub struct NodeStatus {
     pub node: String,
     /// The component.
     pub component: String,
+    /// Its key, relative to the prefix.
+    #[serde(default)]
+    pub key: Option<String>,
     /// What the last attempt came to.
     pub state: AckState,
     /// The etcd revision of the value last tried.
@@ -135,8 +137,11 @@ pub struct NodeRecord {
     pub node: String,
     /// A canary applies new revisions first.
     pub canary: bool,
-    /// The components it runs.
+    /// The components it runs from etcd.
     pub components: Vec<String>,
+    /// Their keys, relative to the prefix.
+    #[serde(default)]
+    pub keys: std::collections::BTreeMap<String, String>,
     /// When this run of the node started (RFC 3339).
     pub started: String,
     /// The hotreload version.
@@ -261,26 +266,66 @@ impl SourceState {
     }
 }
 
-/// A client for `settings` (lazy: it connects at its first request,
-/// unless a user is set: it then logs in at once).
+/// A client for `settings`. It connects at its first request, so a node
+/// starts while etcd is unreachable. With a user, it logs in now if etcd
+/// answers (a refused login is an error), else keeps trying in the
+/// background; an expired token is renewed by itself.
 ///
 /// # Errors
-/// The password file cannot be read, or the login failed.
+/// The password file cannot be read, or etcd refused the login.
 pub async fn connect(settings: &EtcdSettings) -> Result<Client, String> {
-    let mut options = ConnectOptions::new()
+    let options = ConnectOptions::new()
         .with_connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
         // A dead peer is noticed within seconds, not at TCP's timeout.
         .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2))
-        .with_keep_alive_while_idle(true);
-    if let (Some(user), Some(file)) = (&settings.user, &settings.password_file) {
-        let password = crate::sources::read_regular(file, 4096)
-            .map_err(|e| format!("[source.etcd] password_file: {e}"))?;
-        let password = String::from_utf8_lossy(&password).trim().to_owned();
-        options = options.with_user(user.clone(), password);
-    }
-    Client::connect(&settings.endpoints, Some(options))
+        .with_keep_alive_while_idle(true)
+        // A member cut off from its cluster's leader must not go on
+        // serving a watch that no longer moves.
+        .with_require_leader(true)
+        .with_auto_token_refresh(true);
+    let mut client = Client::connect(&settings.endpoints, Some(options))
         .await
-        .map_err(|e| format!("etcd at {}: {e}", settings.endpoints.join(", ")))
+        .map_err(|e| format!("etcd at {}: {e}", settings.endpoints.join(", ")))?;
+    let (Some(user), Some(file)) = (&settings.user, &settings.password_file) else {
+        return Ok(client);
+    };
+    let password = crate::sources::read_regular(file, 4096)
+        .map_err(|e| format!("[source.etcd] password_file: {e}"))?;
+    let creds = (
+        user.clone(),
+        String::from_utf8_lossy(&password).trim().to_owned(),
+    );
+    let refused = |e: &etcd_client::Error| {
+        let m = e.to_string();
+        m.contains("authentication failed") || m.contains("user name")
+    };
+    let wait = Duration::from_millis(settings.connect_timeout_ms);
+    match tokio::time::timeout(wait, client.update_user(Some(creds.clone()))).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) if refused(&e) => {
+            return Err(format!("etcd refused the login of user {user:?}: {e}"));
+        }
+        _ => {
+            // Unreachable now: log in once it answers.
+            let mut c = client.clone();
+            let user = user.clone();
+            tokio::spawn(async move {
+                let mut attempt = 0;
+                loop {
+                    tokio::time::sleep(backoff(attempt)).await;
+                    match c.update_user(Some(creds.clone())).await {
+                        Ok(()) => return,
+                        Err(e) if refused(&e) => {
+                            tracing::error!("etcd refused the login of user {user:?}: {e}");
+                            return;
+                        }
+                        Err(_) => attempt = attempt.saturating_add(1),
+                    }
+                }
+            });
+        }
+    }
+    Ok(client)
 }
 
 /// Watches every key under `prefix` from revision `from` on (for views
@@ -306,6 +351,11 @@ pub async fn watch_prefix(
         .await
         .map_err(|e| e.to_string())
 }
+
+/// The largest gRPC message a node or the view reads: a watch's catch-up
+/// or a read of every status (gRPC's default is 4 MiB; etcd's values go to
+/// 1.5 MiB each).
+pub(crate) const READ_LIMIT: usize = 256 << 20;
 
 /// Backoff between retries: 100 ms doubling to 5 s.
 pub(crate) fn backoff(attempt: u32) -> Duration {

@@ -56,7 +56,9 @@ pub(crate) async fn initial_read(
             Some(GetOptions::new().with_prefix()),
         ));
     }
-    let mut kv = client.kv_client();
+    let mut kv = client
+        .kv_client()
+        .max_decoding_message_size(super::READ_LIMIT);
     let response = tokio::time::timeout(timeout, kv.txn(Txn::new().and_then(ops)))
         .await
         .map_err(|_| format!("no answer within {} ms", timeout.as_millis()))?
@@ -251,45 +253,60 @@ impl EtcdSource {
         self.send(sink, released);
     }
 
-    async fn open_watch(&self, from: i64) -> Result<WatchStream, String> {
-        let options = || Some(WatchOptions::new().with_start_revision(from));
-        let mut client = self.client.watch_client();
-        let mut keys = self.watched.iter().map(|w| self.keys.config(&w.key));
-        let first = keys.next().unwrap_or_else(|| self.keys.config("_"));
+    /// One watch per key on one stream, each from the revision after the
+    /// last one known for that key (etcd does not order the events of
+    /// different watches, so one revision for all could skip some), and one
+    /// on `canary/` for a node that waits for canaries. The order of the
+    /// watches is the order of their `created` answers.
+    async fn open_watch(&self, progress: &Progress) -> Result<(WatchStream, Vec<String>), String> {
+        let mut order: Vec<String> = self.watched.iter().map(|w| w.key.clone()).collect();
+        if self.gate.waits_for_canaries() {
+            order.push(CANARIES.into());
+        }
+        let options = |key: &str| {
+            let from = progress.get(key).copied().unwrap_or(0) + 1;
+            let o = WatchOptions::new().with_start_revision(from);
+            Some(if key == CANARIES { o.with_prefix() } else { o })
+        };
+        let full = |key: &str| {
+            if key == CANARIES {
+                self.keys.canaries()
+            } else {
+                self.keys.config(key)
+            }
+        };
+        let mut client = self
+            .client
+            .watch_client()
+            .max_decoding_message_size(super::READ_LIMIT);
+        let first = order.first().cloned().unwrap_or_default();
         let mut stream = client
-            .watch(first, options())
+            .watch(full(&first), options(&first))
             .await
             .map_err(|e| e.to_string())?;
-        for key in keys {
+        for key in order.iter().skip(1) {
             stream
-                .watch(key, options())
+                .watch(full(key), options(key))
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        if self.gate.waits_for_canaries() {
-            stream
-                .watch(
-                    self.keys.canaries(),
-                    Some(WatchOptions::new().with_start_revision(from).with_prefix()),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-        }
-        Ok(stream)
+        Ok((stream, order))
     }
 
     async fn run(mut self, sink: ChangeSink) {
+        // Per watch (a key, or `canary/`): every event up to this revision
+        // has been received.
+        let mut progress: Progress = HashMap::new();
         let mut known: HashMap<String, i64> = HashMap::new();
-        let mut revision = 0;
         let mut reread = None;
         match self.initial.take() {
             Some(read) => {
-                revision = read.revision;
-                self.state.seen(revision);
+                self.state.seen(read.revision);
                 self.state.up();
                 for (k, (_, rev)) in &read.values {
                     known.insert(k.clone(), *rev);
                 }
+                self.everything_at(&mut progress, read.revision);
                 self.gate.reset_canaries(&read.canaries);
                 let released = self.gate.evaluate();
                 self.send(&sink, released);
@@ -315,16 +332,15 @@ impl EtcdSource {
                         if let Reread::Compacted(at) = why {
                             tracing::warn!(
                                 "etcd: revisions up to {at} were compacted while this node was \
-                                 away (it had seen {revision}); read every key again at {}",
+                                 away; read every key again at {}",
                                 read.revision
                             );
                         }
-                        revision = read.revision;
-                        self.state.seen(revision);
+                        self.state.seen(read.revision);
                         self.state.up();
+                        self.everything_at(&mut progress, read.revision);
                         self.absorb(&sink, read, &mut known, why);
                         reread = None;
-                        attempt = 0;
                     }
                     Err(e) => {
                         self.state.down(e);
@@ -334,7 +350,7 @@ impl EtcdSource {
                     }
                 }
             }
-            let mut stream = match self.open_watch(revision + 1).await {
+            let (mut stream, order) = match self.open_watch(&progress).await {
                 Ok(s) => s,
                 Err(e) => {
                     self.state.down(e);
@@ -343,7 +359,13 @@ impl EtcdSource {
                     continue;
                 }
             };
+            let mut ids: HashMap<i64, String> = HashMap::new();
             let canary_dir = self.keys.canaries();
+            // Ask etcd now and then how far every watch has been sent, so
+            // that a key that does not change still moves on (and a resume
+            // after a compaction of other keys' revisions needs no read).
+            let mut ask = tokio::time::interval(PROGRESS_EVERY);
+            ask.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 let next = debounced.values().map(|d| d.2).min();
                 tokio::select! {
@@ -371,35 +393,64 @@ impl EtcdSource {
                             break;
                         }
                         if response.created() {
-                            self.state.up();
-                            attempt = 0;
+                            if let Some(key) = order.get(ids.len()) {
+                                ids.insert(response.watch_id(), key.clone());
+                            }
+                            if ids.len() == order.len() {
+                                self.state.up();
+                                attempt = 0;
+                            }
+                            continue;
+                        }
+                        let header = response.header().map_or(0, |h| h.revision());
+                        if response.events().is_empty() {
+                            // A progress answer: everything up to its
+                            // revision was sent (to every watch, or to one).
+                            match ids.get(&response.watch_id()) {
+                                Some(key) => advance(&mut progress, key, header),
+                                None if response.watch_id() == -1 => {
+                                    for key in &order {
+                                        advance(&mut progress, key, header);
+                                    }
+                                }
+                                None => {}
+                            }
+                            self.state.seen(header);
+                            continue;
                         }
                         let mut canaries_changed = false;
                         for event in response.events() {
                             let Some(kv) = event.kv() else { continue };
                             let Ok(full) = kv.key_str() else { continue };
                             let rev = kv.mod_revision();
-                            revision = revision.max(rev);
                             let value = match event.event_type() {
                                 EventType::Put => Some(kv.value().to_vec()),
                                 EventType::Delete => None,
                             };
                             if let Some(rest) = full.strip_prefix(&canary_dir) {
+                                advance(&mut progress, CANARIES, rev);
                                 self.gate.canary_event(rest, value.as_deref());
                                 canaries_changed = true;
                             } else if let Some(rel) = self.keys.relative(full)
                                 && self.watched_by_key(rel).is_some()
                             {
+                                advance(&mut progress, rel, rev);
                                 let seen = if value.is_some() { rev } else { 0 };
                                 known.insert(rel.to_owned(), seen);
                                 let due = Instant::now() + self.debounce;
                                 debounced.insert(rel.to_owned(), (value, rev, due));
                             }
+                            self.state.seen(rev);
                         }
-                        self.state.seen(revision);
                         if canaries_changed {
                             let released = self.gate.evaluate();
                             self.send(&sink, released);
+                        }
+                    }
+                    _ = ask.tick() => {
+                        if stream.request_progress().await.is_err() {
+                            self.state.down("the watch stream closed".into());
+                            break;
                         }
                     }
                     () = sleep_until(next), if next.is_some() => {}
@@ -428,6 +479,28 @@ impl EtcdSource {
             }
         }
     }
+
+    /// Every watch has seen everything up to `revision` (a full read).
+    fn everything_at(&self, progress: &mut Progress, revision: i64) {
+        for w in &self.watched {
+            advance(progress, &w.key, revision);
+        }
+        advance(progress, CANARIES, revision);
+    }
+}
+
+/// What each watch has received: key (or [`CANARIES`]) → revision.
+type Progress = HashMap<String, i64>;
+
+/// The watch on the canaries' keys, in [`Progress`].
+const CANARIES: &str = "\0canary";
+
+/// How often a node asks etcd how far its watches have been sent.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+fn advance(progress: &mut Progress, key: &str, revision: i64) {
+    let at = progress.entry(key.to_owned()).or_insert(0);
+    *at = (*at).max(revision);
 }
 
 async fn sleep_until(at: Option<Instant>) {

@@ -35,6 +35,10 @@ struct Writer {
     started: String,
     statuses: BTreeMap<String, NodeStatus>,
     written: BTreeMap<String, NodeStatus>,
+    /// Each component's held revision, as the source last said.
+    held: BTreeMap<String, Option<Held>>,
+    /// Each watched component's key.
+    keys_of: BTreeMap<String, String>,
     lease: Option<i64>,
 }
 
@@ -47,8 +51,7 @@ impl Reporter {
         client: Client,
         keys: Keys,
         node: NodeSettings,
-        components: Vec<String>,
-        watched: BTreeSet<String>,
+        watched: BTreeMap<String, String>,
         ttl: i64,
         held: mpsc::UnboundedReceiver<(String, Option<Held>)>,
     ) -> Reporter {
@@ -59,12 +62,14 @@ impl Reporter {
             client,
             keys,
             node,
-            components,
-            watched,
+            components: watched.keys().cloned().collect(),
+            watched: watched.keys().cloned().collect(),
             ttl,
             started: now(),
             statuses: BTreeMap::new(),
             written: BTreeMap::new(),
+            held: BTreeMap::new(),
+            keys_of: watched,
             lease: None,
         };
         let task = tokio::spawn(writer.run(events, held, stopped));
@@ -104,6 +109,7 @@ impl Writer {
             node: self.node.id.clone(),
             canary: self.node.canary,
             components: self.components.clone(),
+            keys: self.keys_of.clone(),
             started: self.started.clone(),
             hotreload: env!("CARGO_PKG_VERSION").into(),
             stopped,
@@ -179,53 +185,101 @@ impl Writer {
         Ok(())
     }
 
-    /// The status an event leaves its component in.
+    /// The status an event leaves its component in. Only a transaction
+    /// of an etcd revision (its event labelled `etcd:KEY@REV`) says what
+    /// the node did with that revision; a start on the last committed
+    /// configuration says what it runs; an admin API change or rollback
+    /// that applied means it runs something not from etcd; failures of
+    /// those, and handler swaps, leave the acknowledgement as it was
+    /// (unless the component is now degraded).
     async fn absorb(&mut self, event: &Arc<Event>) {
         if event.dry_run || !self.watched.contains(&event.component) {
             return;
         }
         let info = self.runtime.component(&event.component).await.ok();
-        let previous = self.statuses.get(&event.component);
-        let tried = event.config_path.as_deref().and_then(etcd_revision);
+        let degraded = info.as_ref().is_some_and(|i| i.degraded);
+        let label = event.config_path.as_deref().and_then(etcd_revision);
         let kept = info
             .as_ref()
             .and_then(|i| i.source.as_ref())
             .and_then(|s| s.path.as_deref())
             .and_then(etcd_revision);
-        let running = match event.outcome {
-            Outcome::Applied | Outcome::Unchanged => match (tried, event.kind) {
-                (Some(t), _) => Some(t),
-                // A start on the last committed configuration runs what it ran.
-                (None, EventKind::Initial | EventKind::Restart) => kept,
-                (None, _) => None,
-            },
-            _ => previous.and_then(|p| p.running_revision).or(kept),
+        let applied = event.outcome.is_success();
+        let mut status = self
+            .statuses
+            .get(&event.component)
+            .cloned()
+            .unwrap_or_else(|| NodeStatus {
+                node: self.node.id.clone(),
+                component: event.component.clone(),
+                key: self.keys_of.get(&event.component).cloned(),
+                state: AckState::Applied,
+                tried_revision: None,
+                running_revision: kept,
+                version: 0,
+                error: None,
+                field: None,
+                held: None,
+                time: String::new(),
+            });
+        let error = |s: &mut NodeStatus| {
+            s.error = event.error.as_ref().map(|e| e.message.clone());
+            s.field = event.error.as_ref().and_then(|e| e.field.clone());
         };
-        let degraded = info.as_ref().is_some_and(|i| i.degraded);
-        let state = match event.outcome {
-            _ if degraded => AckState::Degraded,
-            Outcome::Applied | Outcome::Unchanged => AckState::Applied,
-            Outcome::RestartRequired => AckState::RestartRequired,
-            Outcome::RolledBack => AckState::RolledBack,
-            Outcome::Degraded => AckState::Degraded,
-            _ => AckState::Rejected,
-        };
-        let status = NodeStatus {
-            node: self.node.id.clone(),
-            component: event.component.clone(),
-            state,
-            tried_revision: tried.or(previous.and_then(|p| p.tried_revision)),
-            running_revision: running,
-            version: event.version,
-            error: event.error.as_ref().map(|e| e.message.clone()),
-            field: event.error.as_ref().and_then(|e| e.field.clone()),
-            held: previous.and_then(|p| p.held.clone()),
-            time: now(),
-        };
+        match (event.kind, label) {
+            (
+                EventKind::EtcdChange | EventKind::EtcdResync | EventKind::Initial,
+                Some(revision),
+            ) => {
+                status.state = match event.outcome {
+                    Outcome::Applied | Outcome::Unchanged => AckState::Applied,
+                    Outcome::RestartRequired => AckState::RestartRequired,
+                    Outcome::RolledBack => AckState::RolledBack,
+                    Outcome::Degraded => AckState::Degraded,
+                    _ => AckState::Rejected,
+                };
+                status.tried_revision = Some(revision);
+                if applied {
+                    status.running_revision = Some(revision);
+                } else if status.running_revision.is_none() {
+                    status.running_revision = kept;
+                }
+                error(&mut status);
+            }
+            // A start on the last committed configuration (etcd
+            // unreachable, the value refused or held for the canaries):
+            // it runs what it ran; the event says why.
+            (EventKind::Initial | EventKind::Restart, _) => {
+                if info.as_ref().is_some_and(|i| i.version > 0) {
+                    status.running_revision = kept;
+                    if status.tried_revision.is_none() {
+                        status.state = AckState::Applied;
+                    }
+                }
+                if event.kind == EventKind::Initial {
+                    error(&mut status);
+                }
+            }
+            (EventKind::Api | EventKind::RollbackToVersion, _) if applied => {
+                status.state = AckState::Applied;
+                status.running_revision = None;
+                status.error = None;
+                status.field = None;
+            }
+            _ if !degraded => return,
+            _ => {}
+        }
+        if degraded {
+            status.state = AckState::Degraded;
+        }
+        status.version = event.version;
+        status.held = self.held.get(&event.component).cloned().flatten();
+        status.time = now();
         self.statuses.insert(event.component.clone(), status);
     }
 
     fn hold(&mut self, component: String, held: Option<Held>) {
+        self.held.insert(component.clone(), held.clone());
         if let Some(s) = self.statuses.get_mut(&component) {
             s.held = held;
             s.time = now();
@@ -239,6 +293,7 @@ impl Writer {
         mut stopped: oneshot::Receiver<()>,
     ) {
         let mut attempt: u32 = 0;
+        let mut held_closed = false;
         let tick = Duration::from_millis((self.ttl as u64).saturating_mul(1000) / 3);
         let mut keeper: Option<(etcd_client::LeaseKeeper, etcd_client::LeaseKeepAliveStream)> =
             None;
@@ -258,7 +313,17 @@ impl Writer {
             }
             if let Some(id) = self.lease {
                 if keeper.is_none() {
-                    keeper = self.client.lease_client().keep_alive(id).await.ok();
+                    match self.client.lease_client().keep_alive(id).await {
+                        Ok(k) => keeper = Some(k),
+                        // An expired lease cannot be kept alive: take a new one.
+                        Err(e) => {
+                            tracing::debug!("etcd: cannot keep this node's lease alive: {e}");
+                            self.lease = None;
+                            next_try = tokio::time::Instant::now() + backoff(attempt);
+                            attempt = attempt.saturating_add(1);
+                            continue;
+                        }
+                    }
                     next_keep = tokio::time::Instant::now() + tick;
                 }
                 if let Err(e) = self.flush().await {
@@ -290,11 +355,11 @@ impl Writer {
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
-                update = held.recv() => {
-                    if let Some((component, h)) = update {
-                        self.hold(component, h);
-                    }
-                }
+                update = held.recv(), if !held_closed => match update {
+                    Some((component, h)) => self.hold(component, h),
+                    // The source is gone (a failed start): nothing more comes.
+                    None => held_closed = true,
+                },
                 () = tokio::time::sleep_until(wake) => {
                     if let Some((k, stream)) = keeper.as_mut() {
                         next_keep = tokio::time::Instant::now() + tick;

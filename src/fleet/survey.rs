@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use etcd_client::{Client, GetOptions, Txn, TxnOp, TxnOpResponse};
 use serde::Serialize;
 
-use super::{Keys, NodeRecord, NodeStatus};
+use super::{Keys, NodeRecord, NodeStatus, READ_LIMIT};
 
 /// The newest value of a component's key.
 #[derive(Debug, Clone, Serialize)]
@@ -62,6 +62,7 @@ pub async fn survey(
     }
     let response = client
         .kv_client()
+        .max_decoding_message_size(READ_LIMIT)
         .txn(Txn::new().and_then(ops))
         .await
         .map_err(|e| e.to_string())?;
@@ -77,10 +78,19 @@ pub async fn survey(
             TxnOpResponse::Get(g) => Some(g),
             _ => None,
         });
-    let parse_record = |v: &[u8]| serde_json::from_slice::<NodeRecord>(v).ok();
+    // A record's node is its key's last segment, a status's node and
+    // component its key's: whatever a value says of itself, a node cannot
+    // speak for another.
+    let parse_record = |kv: &etcd_client::KeyValue, dir: &str| {
+        let node = kv.key_str().ok()?.strip_prefix(dir)?.to_owned();
+        let mut record = serde_json::from_slice::<NodeRecord>(kv.value()).ok()?;
+        record.node = node;
+        Some(record)
+    };
+    let (nodes_dir, members_dir, status_dir) = (keys.nodes(), keys.members(), keys.statuses());
     let (nodes, members, statuses) = (gets.next(), gets.next(), gets.next());
     for kv in members.iter().flat_map(|g| g.kvs()) {
-        let Some(record) = parse_record(kv.value()) else {
+        let Some(record) = parse_record(kv, &members_dir) else {
             continue;
         };
         survey.nodes.insert(
@@ -94,7 +104,7 @@ pub async fn survey(
         );
     }
     for kv in nodes.iter().flat_map(|g| g.kvs()) {
-        let Some(record) = parse_record(kv.value()) else {
+        let Some(record) = parse_record(kv, &nodes_dir) else {
             continue;
         };
         let view = survey
@@ -110,9 +120,19 @@ pub async fn survey(
         view.record = Some(record);
     }
     for kv in statuses.iter().flat_map(|g| g.kvs()) {
-        let Ok(status) = serde_json::from_slice::<NodeStatus>(kv.value()) else {
+        let Some((node, component)) = kv
+            .key_str()
+            .ok()
+            .and_then(|k| k.strip_prefix(&status_dir))
+            .and_then(|k| k.split_once('/'))
+        else {
             continue;
         };
+        let Ok(mut status) = serde_json::from_slice::<NodeStatus>(kv.value()) else {
+            continue;
+        };
+        status.node = node.to_owned();
+        status.component = component.to_owned();
         if let Some(view) = survey.nodes.get_mut(&status.node) {
             view.statuses.insert(status.component.clone(), status);
         }
@@ -127,4 +147,40 @@ pub async fn survey(
         );
     }
     Ok(survey)
+}
+
+/// Removes a node that is gone for good from the fleet's record (its
+/// `members/` entry, and any status left behind). A live node is refused.
+///
+/// # Errors
+/// The node is live, or etcd's error, as text.
+pub async fn forget(client: &Client, prefix: &str, node: &str) -> Result<(), String> {
+    let keys = Keys::new(prefix);
+    let mut kv = client.kv_client();
+    let live = kv
+        .get(keys.node(node), None)
+        .await
+        .map_err(|e| e.to_string())?
+        .count()
+        > 0;
+    if live {
+        return Err(format!(
+            "node {node} is live (its lease holds); stop it first"
+        ));
+    }
+    let member = kv
+        .delete(keys.member(node), None)
+        .await
+        .map_err(|e| e.to_string())?
+        .deleted();
+    if member == 0 {
+        return Err(format!("no node {node} under {prefix}"));
+    }
+    kv.delete(
+        format!("{}{node}/", keys.statuses()),
+        Some(etcd_client::DeleteOptions::new().with_prefix()),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(())
 }

@@ -777,10 +777,13 @@ impl Runtime {
             });
         };
         let saved_version = saved.revision.version;
+        // The event names where the restored configuration came from (an
+        // etcd key's older revision, say), not the one just refused.
+        let saved_path = saved.revision.source.path.clone();
         let request = Request::new(
             ConfigInput::Json(saved.revision.config),
             EventKind::Restart,
-            config_path.clone(),
+            saved_path.or_else(|| config_path.clone()),
         );
         let (state, restored) = self.blocking(state, |s, ctx| s.load(ctx, request)).await?;
         if state.committed.is_none() {

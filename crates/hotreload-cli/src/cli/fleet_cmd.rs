@@ -19,6 +19,10 @@ pub(crate) struct FleetArgs {
     /// Print the view again whenever the fleet changes (Ctrl-C stops).
     #[arg(long)]
     watch: bool,
+    /// Remove a node that is gone for good (it no longer shows as silent).
+    /// A live node is refused.
+    #[arg(long, value_name = "NODE")]
+    forget: Vec<String>,
 }
 
 /// One node's standing for one component.
@@ -194,14 +198,17 @@ fn render(survey: &Survey, prefix: &str) -> (String, bool) {
     for s in &stopped {
         out.push_str(&format!("\n{s}\n"));
     }
-    let converged = stopped.is_empty()
+    let converged = live > 0
+        && stopped.is_empty()
         && cells
             .iter()
             .all(|c| matches!(c.standing, "current" | "stopped"));
-    out.push_str(if converged {
+    out.push_str(if live == 0 {
+        "\nno live node reports under this prefix (is the prefix right?)\n"
+    } else if converged {
         "\nconverged: every live node runs the latest revision (* canary)\n"
     } else {
-        "\nnot converged (* canary)\n"
+        "\nnot converged (* canary); `--forget NODE` removes a node gone for good\n"
     });
     (out, converged)
 }
@@ -234,6 +241,23 @@ pub(crate) async fn run(args: FleetArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if !args.forget.is_empty() {
+        let mut failed = false;
+        for node in &args.forget {
+            match hotreload::fleet::forget(&client, &settings.prefix, node).await {
+                Ok(()) => println!("forgot {node}"),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    failed = true;
+                }
+            }
+        }
+        return if failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
     let mut watch = None;
     loop {
         let read = tokio::time::timeout(

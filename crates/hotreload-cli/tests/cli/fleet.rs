@@ -112,17 +112,22 @@ impl Node {
     /// A node `id` on `endpoint`; `extra` goes into `[runtime]`.
     fn new(endpoint: &str, prefix: &str, id: &str, canary: bool, extra: &str) -> Node {
         let dir = tempfile::tempdir().unwrap();
+        let debounce = if extra.contains("debounce_ms") {
+            ""
+        } else {
+            "debounce_ms = 50"
+        };
         let manifest = format!(
             r#"[admin]
 listen = "127.0.0.1:0"
 [runtime]
-debounce_ms = 50
+{debounce}
 retry_interval_ms = 1
 {extra}
 [source.etcd]
 endpoints = ["{endpoint}"]
 prefix = "{prefix}"
-lease_ttl_s = 2
+lease_ttl_s = 4
 connect_timeout_ms = 1000
 [node]
 id = "{id}"
@@ -310,12 +315,14 @@ fn a_burst_of_puts_applies_the_last_and_bad_values_are_named() {
     let p = prefix("burst");
     let store = Store::new(&server.endpoint(), &p);
     let r0 = store.put("logging", GOOD);
+    // A debounce window far longer than ten puts take, even on a loaded
+    // machine.
     let node = Node::new(
         &server.endpoint(),
         &p,
         "solo",
         false,
-        "output_limit_bytes = 4096",
+        "output_limit_bytes = 4096\ndebounce_ms = 400",
     );
     node.event_of(r0);
     // Ten puts well within one debounce window: the last one is applied,
@@ -541,6 +548,31 @@ fn a_node_cut_off_past_a_compaction_reads_everything_again() {
     let proxy = Proxy::new(upstream);
     let node = Node::new(&format!("http://{}", proxy.addr), &p, "far", false, "");
     node.event_of(r1);
+    let cut_off = |node: &Node| {
+        proxy.cut();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while node.connected() {
+            assert!(
+                Instant::now() < deadline,
+                "still connected through a cut proxy"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    // Cut off, then back: the watch resumes after what it saw, so the
+    // puts made meanwhile arrive, as changes (nothing was compacted).
+    cut_off(&node);
+    store.put("logging", r#"{"level": "warn"}"#);
+    let r = store.put("logging", r#"{"level": "debug", "format": "json"}"#);
+    proxy.heal();
+    let e = node.event_of(r);
+    assert_eq!(
+        (e["kind"].as_str(), e["outcome"].as_str()),
+        (Some("etcd_change"), Some("applied")),
+        "{e:#}"
+    );
+    assert_eq!(node.config()["format"], "json");
+    // Cut off past a compaction: everything is read again.
     proxy.cut();
     let deadline = Instant::now() + Duration::from_secs(15);
     while node.connected() {
@@ -665,6 +697,41 @@ fn a_canary_stops_a_bad_rollout_and_lets_a_good_one_through() {
             && stopped.contains("(at /level)"),
         "{stopped}"
     );
+    // The canary restarts: it refuses the value again at its start and runs
+    // its last committed configuration; the rollout stays stopped, and a
+    // new node starts on what the canary runs, not on what it refused.
+    let mut canary = canary;
+    canary.daemon().signal("TERM");
+    canary.daemon.as_mut().unwrap().wait_exit(20);
+    canary.start();
+    assert_eq!(canary.config()["level"], "info");
+    let newcomer = Node::new(&server.endpoint(), &p, "node-new", false, "");
+    let e = newcomer.event_of(r1);
+    assert_eq!(
+        (e["kind"].as_str(), e["outcome"].as_str()),
+        (Some("initial"), Some("applied")),
+        "{e:#}"
+    );
+    assert_eq!(newcomer.config()["level"], "info");
+    let (view, _) = fleet_until(&canary.manifest(), |v| {
+        !v["stopped"].as_array().unwrap().is_empty()
+            && v["cells"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["standing"] == "held")
+                .count()
+                == 3
+    });
+    assert!(
+        view["stopped"][0]
+            .as_str()
+            .unwrap()
+            .contains("canary canary rejected"),
+        "{view:#}"
+    );
+    let mut others = others;
+    others.push(newcomer);
     // A good one after it: the canary applies it, then every other node.
     let good = store.put("logging", r#"{"level": "warn"}"#);
     let applied = canary.event_of(good);
@@ -726,4 +793,82 @@ fn the_quick_start_nodes_are_manifests_the_daemon_takes() {
     assert_eq!(keys(&a), keys(&b));
     // Their state directories differ: two nodes on one machine.
     assert_ne!(a.settings.state_dir, b.settings.state_dir);
+}
+
+#[test]
+fn a_node_logs_in_when_etcd_authentication_is_on() {
+    let Some(server) = etcd("a_node_logs_in_when_etcd_authentication_is_on") else {
+        return;
+    };
+    let p = prefix("auth");
+    let store = Store::new(&server.endpoint(), &p);
+    let r1 = store.put("logging", GOOD);
+    let mut c = store.client.clone();
+    store.rt.block_on(async {
+        c.user_add("root", "root-secret-1", None).await.unwrap();
+        c.role_add("root").await.unwrap();
+        c.user_grant_role("root", "root").await.unwrap();
+        c.auth_enable().await.unwrap();
+    });
+    let with_user = |password: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("etcd.password"), password).unwrap();
+        std::fs::write(
+            dir.path().join("hotreload.toml"),
+            format!(
+                "[admin]\nlisten = \"127.0.0.1:0\"\n[runtime]\ndebounce_ms = 50\n\
+                 [source.etcd]\nendpoints = [\"{}\"]\nprefix = \"{p}\"\nlease_ttl_s = 2\n\
+                 user = \"root\"\npassword_file = \"etcd.password\"\n\
+                 [node]\nid = \"secure\"\n\
+                 [[component]]\nname = \"logging\"\nhandler = \"bundled:logging\"\n\
+                 config = \"etcd:logging\"\n",
+                server.endpoint()
+            ),
+        )
+        .unwrap();
+        dir
+    };
+    // A wrong password stops the start, saying so.
+    let wrong = with_user("not-the-password");
+    let out = hotreload()
+        .arg("run")
+        .arg(wrong.path().join("hotreload.toml"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("etcd refused the login of user \"root\""),
+        "{err}"
+    );
+    // The right one: the node reads, watches and acknowledges.
+    let right = with_user("root-secret-1\n");
+    let node = Node {
+        daemon: Some(run(&right.path().join("hotreload.toml"))),
+        api: Some(wait_ready(right.path(), None)),
+        dir: right,
+    };
+    node.event_of(r1);
+    let authed = {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let options = hotreload::fleet::ConnectOptions::new().with_user("root", "root-secret-1");
+        let client = rt
+            .block_on(Client::connect([server.endpoint()], Some(options)))
+            .unwrap();
+        Store {
+            rt,
+            client,
+            prefix: p.clone(),
+        }
+    };
+    let r2 = authed.put("logging", r#"{"level": "debug"}"#);
+    assert_eq!(node.event_of(r2)["outcome"], "applied");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while authed.keys("status/secure/").is_empty() {
+        assert!(Instant::now() < deadline, "no acknowledgement written");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
