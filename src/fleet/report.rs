@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_client::{Client, PutOptions};
+use etcd_client::{Client, Compare, CompareOp, PutOptions, Txn, TxnOp, TxnOpResponse};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::{AckState, Held, Keys, NodeRecord, NodeStatus, backoff, now};
@@ -14,6 +14,14 @@ use crate::events::Event;
 use crate::manager::Runtime;
 use crate::outcome::{EventKind, Outcome};
 use crate::sources::etcd_revision;
+
+/// Why a registration did not happen.
+enum Registration {
+    /// etcd did not answer, or refused.
+    Failed(String),
+    /// Another live daemon has this node's id.
+    Taken(String),
+}
 
 /// Writes a node's acknowledgements; [`Reporter::stop`] revokes its lease
 /// (the node's keys go at once) and marks it stopped.
@@ -40,6 +48,9 @@ struct Writer {
     /// Each watched component's key.
     keys_of: BTreeMap<String, String>,
     lease: Option<i64>,
+    /// A lease this node held before it seemed lost, revoked at the next
+    /// registration.
+    previous_lease: Option<i64>,
 }
 
 impl Reporter {
@@ -71,6 +82,7 @@ impl Reporter {
             held: BTreeMap::new(),
             keys_of: watched,
             lease: None,
+            previous_lease: None,
         };
         let task = tokio::spawn(writer.run(events, held, stopped));
         Reporter {
@@ -117,34 +129,59 @@ impl Writer {
         .unwrap_or_default()
     }
 
-    /// A new lease, and the node's registration under it.
-    async fn register(&mut self) -> Result<(), String> {
+    /// A new lease, and the node's registration under it, unless another
+    /// live daemon holds this node's id (its `nodes/NODE` key, under its
+    /// own lease): then nothing is written, so that two daemons given one
+    /// `[node] id` never speak for each other (a canary's registration
+    /// overwritten by a copy that is not one would open every rollout).
+    async fn register(&mut self) -> Result<(), Registration> {
+        let failed = |e: etcd_client::Error| Registration::Failed(e.to_string());
         let mut lease = self.client.lease_client();
-        let id = lease
-            .grant(self.ttl, None)
-            .await
-            .map_err(|e| e.to_string())?
-            .id();
-        let mut kv = self.client.kv_client();
+        if let Some(old) = self.previous_lease.take() {
+            // This node's own earlier lease (lost, or so it seemed): its
+            // keys go with it.
+            let _ = lease.revoke(old).await;
+        }
+        let id = lease.grant(self.ttl, None).await.map_err(failed)?.id();
         let with_lease = || Some(PutOptions::new().with_lease(id));
-        kv.put(self.keys.member(&self.node.id), self.record(None), None)
-            .await
-            .map_err(|e| e.to_string())?;
-        kv.put(
-            self.keys.node(&self.node.id),
-            self.record(None),
-            with_lease(),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+        let node_key = self.keys.node(&self.node.id);
+        let mut puts = vec![
+            TxnOp::put(self.keys.member(&self.node.id), self.record(None), None),
+            TxnOp::put(node_key.clone(), self.record(None), with_lease()),
+        ];
         if self.node.canary {
-            kv.put(
+            puts.push(TxnOp::put(
                 self.keys.canary(&self.node.id),
                 self.record(None),
                 with_lease(),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+            ));
+        }
+        let txn = Txn::new()
+            .when([Compare::create_revision(
+                node_key.clone(),
+                CompareOp::Equal,
+                0,
+            )])
+            .and_then(puts)
+            .or_else([TxnOp::get(node_key, None)]);
+        let answer = self.client.kv_client().txn(txn).await.map_err(failed)?;
+        if !answer.succeeded() {
+            let _ = lease.revoke(id).await;
+            let holder = answer.op_responses().into_iter().find_map(|op| match op {
+                TxnOpResponse::Get(g) => g
+                    .kvs()
+                    .first()
+                    .and_then(|kv| serde_json::from_slice::<NodeRecord>(kv.value()).ok()),
+                _ => None,
+            });
+            return Err(Registration::Taken(format!(
+                "node id {:?} is live in the fleet already (a daemon started {}); this daemon \
+                 writes no acknowledgements until that one's lease ends. Give each node its \
+                 own [node] id (a daemon killed less than lease_ttl_s ago also holds it until \
+                 then)",
+                self.node.id,
+                holder.map_or_else(|| "?".to_owned(), |h| h.started)
+            )));
         }
         self.lease = Some(id);
         // Everything is written again under the new lease.
@@ -164,22 +201,24 @@ impl Writer {
             }
             let value = serde_json::to_vec(status).unwrap_or_default();
             let options = || Some(PutOptions::new().with_lease(id));
-            kv.put(
+            let mut puts = vec![TxnOp::put(
                 self.keys.status(&self.node.id, component),
                 value.clone(),
                 options(),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+            )];
+            // A canary's copy goes in the same transaction: one write, and
+            // the other nodes (watching only `canary/`) learn it as soon as
+            // anyone can.
             if self.node.canary {
-                kv.put(
+                puts.push(TxnOp::put(
                     self.keys.canary_status(&self.node.id, component),
                     value,
                     options(),
-                )
+                ));
+            }
+            kv.txn(Txn::new().and_then(puts))
                 .await
                 .map_err(|e| e.to_string())?;
-            }
             self.written.insert(component.clone(), status.clone());
         }
         Ok(())
@@ -294,6 +333,7 @@ impl Writer {
     ) {
         let mut attempt: u32 = 0;
         let mut held_closed = false;
+        let mut taken: Option<String> = None;
         let tick = Duration::from_millis((self.ttl as u64).saturating_mul(1000) / 3);
         let mut keeper: Option<(etcd_client::LeaseKeeper, etcd_client::LeaseKeepAliveStream)> =
             None;
@@ -303,11 +343,25 @@ impl Writer {
             if self.lease.is_none() && tokio::time::Instant::now() >= next_try {
                 keeper = None;
                 match self.register().await {
-                    Ok(()) => attempt = 0,
-                    Err(e) => {
+                    Ok(()) => {
+                        if taken.take().is_some() {
+                            tracing::warn!(
+                                "etcd: this node's id is free again; registered, writing acknowledgements"
+                            );
+                        }
+                        attempt = 0;
+                    }
+                    Err(Registration::Failed(e)) => {
                         tracing::debug!("etcd: cannot register this node yet: {e}");
                         next_try = tokio::time::Instant::now() + backoff(attempt);
                         attempt = attempt.saturating_add(1);
+                    }
+                    Err(Registration::Taken(why)) => {
+                        if taken.as_ref() != Some(&why) {
+                            tracing::warn!("{why}");
+                            taken = Some(why);
+                        }
+                        next_try = tokio::time::Instant::now() + Duration::from_secs(1);
                     }
                 }
             }
@@ -328,7 +382,7 @@ impl Writer {
                 }
                 if let Err(e) = self.flush().await {
                     tracing::debug!("etcd: cannot write this node's status: {e}");
-                    self.lease = None;
+                    self.previous_lease = self.lease.take();
                     next_try = tokio::time::Instant::now() + backoff(attempt);
                     attempt = attempt.saturating_add(1);
                 }
@@ -372,25 +426,26 @@ impl Writer {
                         };
                         if !alive {
                             tracing::debug!("etcd: this node's lease was lost; registering again");
-                            self.lease = None;
+                            self.previous_lease = self.lease.take();
                             keeper = None;
                         }
                     }
                 }
             }
         }
-        // A clean stop: the node's keys go at once, and it is recorded as stopped.
+        // A clean stop: the node's keys go at once, and it is recorded as
+        // stopped (only by the daemon that holds the node's id).
         if let Some(id) = self.lease {
             let _ = self.client.lease_client().revoke(id).await;
+            let _ = self
+                .client
+                .kv_client()
+                .put(
+                    self.keys.member(&self.node.id),
+                    self.record(Some(now())),
+                    None,
+                )
+                .await;
         }
-        let _ = self
-            .client
-            .kv_client()
-            .put(
-                self.keys.member(&self.node.id),
-                self.record(Some(now())),
-                None,
-            )
-            .await;
     }
 }

@@ -320,7 +320,9 @@ pub(crate) async fn events(args: EventsArgs) -> ExitCode {
             );
         }
         for e in body["events"].as_array().into_iter().flatten() {
-            println!("{}", serde_json::to_string(e).unwrap_or_default());
+            if !super::emit(&serde_json::to_string(e).unwrap_or_default()) {
+                return ExitCode::SUCCESS;
+            }
         }
         since = body["last_id"].as_u64().unwrap_or(since);
         if !args.follow {

@@ -281,7 +281,7 @@ pub(crate) async fn run(args: FleetArgs) -> ExitCode {
             }
         };
         let (text, converged) = render(&survey, &settings.prefix);
-        if args.json {
+        let printed = if args.json {
             let (cells, stopped) = cells(&survey);
             let view = View {
                 revision: survey.revision,
@@ -290,12 +290,15 @@ pub(crate) async fn run(args: FleetArgs) -> ExitCode {
                 cells,
                 survey: &survey,
             };
-            println!("{}", serde_json::to_string(&view).unwrap_or_default());
+            super::emit(&serde_json::to_string(&view).unwrap_or_default())
+        } else if args.watch {
+            super::emit(&format!("{text}{}", "-".repeat(60)))
         } else {
-            print!("{text}");
-            if args.watch {
-                println!("{}", "-".repeat(60));
-            }
+            super::emit(text.trim_end())
+        };
+        if !printed {
+            // Whoever read it is gone (`| head`).
+            return ExitCode::SUCCESS;
         }
         if !args.watch {
             return if converged {

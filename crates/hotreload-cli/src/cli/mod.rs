@@ -216,6 +216,15 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// Writes `line` and a newline to stdout; `false` when stdout is closed
+/// (`| head`): a command that follows something then stops quietly
+/// instead of panicking in `println!`.
+pub(crate) fn emit(line: &str) -> bool {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").and_then(|()| out.flush()).is_ok()
+}
+
 /// Where `try` and `conform` keep compiled handlers between runs (a
 /// componentize-py handler takes seconds to compile, a cache hit about a
 /// millisecond): `$HOTRELOAD_CACHE_DIR`, else `$XDG_CACHE_HOME/hotreload`,

@@ -287,6 +287,49 @@ fn a_put_reaches_every_node_and_a_bad_one_is_refused_everywhere() {
         "{text}"
     );
 
+    // `fleet --watch` into a reader that goes away: it stops quietly at its
+    // next line, it does not panic.
+    let mut watch = hotreload()
+        .arg("fleet")
+        .arg(nodes[0].manifest())
+        .args(["--watch", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(watch.stdout.as_mut().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    assert!(first.contains("\"converged\":true"), "{first}");
+    drop(watch.stdout.take());
+    store.put("unwatched", "{}");
+    // The same value again: a new revision, which every node runs (its
+    // transaction says "unchanged").
+    let r2 = store.put("logging", r#"{"level": "debug", "format": "json"}"#);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = watch.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "fleet --watch went on writing to a closed pipe"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    watch
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
     // A bad value: every node refuses it, naming the field; the old stays.
     let r3 = store.put("logging", r#"{"level": 42}"#);
     for n in &nodes {
@@ -871,4 +914,56 @@ fn a_node_logs_in_when_etcd_authentication_is_on() {
         assert!(Instant::now() < deadline, "no acknowledgement written");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn two_daemons_given_one_node_id_never_speak_for_each_other() {
+    let Some(server) = etcd("two_daemons_given_one_node_id") else {
+        return;
+    };
+    let p = prefix("twins");
+    let store = Store::new(&server.endpoint(), &p);
+    let r1 = store.put("logging", GOOD);
+    let first = Node::new(&server.endpoint(), &p, "twin", true, "");
+    first.event_of(r1);
+    let record = |store: &Store| -> Value {
+        let mut c = store.client.clone();
+        let got = store
+            .rt
+            .block_on(c.get(format!("{p}/nodes/twin"), None))
+            .unwrap();
+        got.kvs().first().map_or(Value::Null, |kv| {
+            serde_json::from_slice(kv.value()).unwrap()
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while record(&store).is_null() {
+        assert!(Instant::now() < deadline, "the first twin never registered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let started = record(&store)["started"].clone();
+    // A copy of the manifest with the same id, not a canary: it runs, but
+    // it does not take the id (the canary stays a canary).
+    let second = Node::new(&server.endpoint(), &p, "twin", false, "");
+    second.event_of(r1);
+    second
+        .daemon()
+        .wait_log("node id \"twin\" is live in the fleet already", 15);
+    let now = record(&store);
+    assert_eq!(
+        (now["canary"].as_bool(), &now["started"]),
+        (Some(true), &started)
+    );
+    // The first stops cleanly: the second takes the id.
+    first.daemon().signal("TERM");
+    second.daemon().wait_log("this node's id is free again", 15);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while record(&store)["canary"] != false {
+        assert!(
+            Instant::now() < deadline,
+            "the second twin never registered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    store.clear();
 }
