@@ -77,6 +77,14 @@ pub struct EtcdSettings {
     pub user: Option<String>,
     /// A file holding that user's password.
     pub password_file: Option<PathBuf>,
+    /// The CA (PEM) that signed etcd's certificate: needed for `https://`
+    /// endpoints.
+    pub ca_file: Option<PathBuf>,
+    /// This node's client certificate (PEM), when etcd checks clients'
+    /// certificates (`--client-cert-auth`); with `key_file`.
+    pub cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    pub key_file: Option<PathBuf>,
     /// How long connecting (and the first read at a start) may take, ms;
     /// beyond it the node starts on its last committed configuration.
     #[serde(default = "default_etcd_connect")]
@@ -465,6 +473,9 @@ impl Manifest {
         }
         let etcd = etcd.map(|mut e| {
             e.password_file = e.password_file.map(|p| dir.join(p));
+            e.ca_file = e.ca_file.map(|p| dir.join(p));
+            e.cert_file = e.cert_file.map(|p| dir.join(p));
+            e.key_file = e.key_file.map(|p| dir.join(p));
             e.prefix = e.prefix.trim_end_matches('/').to_owned();
             e
         });
@@ -495,12 +506,34 @@ fn check_etcd(etcd: &EtcdSettings) -> Result<(), String> {
     if etcd.endpoints.is_empty() {
         return Err("[source.etcd] endpoints is empty: name at least one member".into());
     }
+    let tls = etcd.ca_file.is_some();
     for e in &etcd.endpoints {
-        if !e.starts_with("http://") {
-            return Err(format!(
-                "[source.etcd] endpoint {e:?}: use http://HOST:PORT (TLS is not supported yet)"
-            ));
+        match (e.strip_prefix("https://"), e.strip_prefix("http://")) {
+            (Some(_), _) if !tls => {
+                return Err(format!(
+                    "[source.etcd] endpoint {e:?} is https: set ca_file to the CA that signed \
+                     etcd's certificate"
+                ));
+            }
+            (None, Some(_)) if tls => {
+                return Err(format!(
+                    "[source.etcd] endpoint {e:?} is plain http, but ca_file is set: use \
+                     https://HOST:PORT for every endpoint"
+                ));
+            }
+            (None, None) => {
+                return Err(format!(
+                    "[source.etcd] endpoint {e:?}: use http://HOST:PORT or https://HOST:PORT"
+                ));
+            }
+            _ => {}
         }
+    }
+    if etcd.cert_file.is_some() != etcd.key_file.is_some() {
+        return Err("[source.etcd]: cert_file and key_file go together".into());
+    }
+    if etcd.cert_file.is_some() && !tls {
+        return Err("[source.etcd]: a client certificate needs ca_file and https endpoints".into());
     }
     if !etcd.prefix.starts_with('/') || etcd.prefix.trim_end_matches('/').is_empty() {
         return Err(format!(
@@ -662,7 +695,26 @@ mod tests {
             comp("etcd:log", "")
         ))
         .unwrap_err();
-        assert!(e.contains("TLS is not supported yet"), "{e}");
+        assert!(e.contains("set ca_file"), "{e}");
+        let e = parse(&format!(
+            "[source.etcd]\nendpoints = [\"http://x:2379\"]\nca_file = \"ca.pem\"\n{}",
+            comp("etcd:log", "")
+        ))
+        .unwrap_err();
+        assert!(e.contains("use https://"), "{e}");
+        let e = parse(&format!(
+            "[source.etcd]\nendpoints = [\"https://x:2379\"]\nca_file = \"ca.pem\"\n\
+             cert_file = \"c.pem\"\n{}",
+            comp("etcd:log", "")
+        ))
+        .unwrap_err();
+        assert!(e.contains("cert_file and key_file go together"), "{e}");
+        let m = parse(&format!(
+            "[source.etcd]\nendpoints = [\"https://x:2379\"]\nca_file = \"ca.pem\"\n{}",
+            comp("etcd:log", "")
+        ))
+        .unwrap();
+        assert_eq!(m.etcd.unwrap().ca_file, Some(PathBuf::from("m/ca.pem")));
         let e = parse(&format!("{etcd}[node]\nid = \"a/b\"\n{ONE}")).unwrap_err();
         assert!(e.contains("[node] id"), "{e}");
         // The default node id is the host name, made a valid name.

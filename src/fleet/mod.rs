@@ -27,7 +27,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
-pub use etcd_client::{Client, ConnectOptions, DeleteOptions, GetOptions, WatchOptions};
+pub use etcd_client::{
+    Certificate, Client, ConnectOptions, DeleteOptions, GetOptions, Identity, TlsOptions,
+    WatchOptions,
+};
 use serde::{Deserialize, Serialize};
 
 pub(crate) use self::gate::{Gate, Offer, Verdict};
@@ -283,6 +286,10 @@ pub async fn connect(settings: &EtcdSettings) -> Result<Client, String> {
         // serving a watch that no longer moves.
         .with_require_leader(true)
         .with_auto_token_refresh(true);
+    let options = match &settings.ca_file {
+        Some(ca) => options.with_tls(tls(settings, ca)?),
+        None => options,
+    };
     let mut client = Client::connect(&settings.endpoints, Some(options))
         .await
         .map_err(|e| format!("etcd at {}: {e}", settings.endpoints.join(", ")))?;
@@ -326,6 +333,23 @@ pub async fn connect(settings: &EtcdSettings) -> Result<Client, String> {
         }
     }
     Ok(client)
+}
+
+/// TLS to etcd: its CA, and this node's certificate when etcd checks
+/// clients'.
+fn tls(settings: &EtcdSettings, ca: &std::path::Path) -> Result<TlsOptions, String> {
+    let read = |what: &str, path: &std::path::Path| {
+        crate::sources::read_regular(path, 1 << 20)
+            .map_err(|e| format!("[source.etcd] {what}: {e}"))
+    };
+    let mut tls = TlsOptions::new().ca_certificate(Certificate::from_pem(read("ca_file", ca)?));
+    if let (Some(cert), Some(key)) = (&settings.cert_file, &settings.key_file) {
+        tls = tls.identity(Identity::from_pem(
+            read("cert_file", cert)?,
+            read("key_file", key)?,
+        ));
+    }
+    Ok(tls)
 }
 
 /// Watches every key under `prefix` from revision `from` on (for views

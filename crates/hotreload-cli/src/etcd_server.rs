@@ -17,6 +17,26 @@ pub struct EtcdServer {
     peer: u16,
     /// Remove `dir` when dropped.
     owned: bool,
+    /// Served over TLS, checking clients' certificates.
+    tls: bool,
+}
+
+/// Runs `openssl` with `args` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) -> Result<(), String> {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .map_err(|e| format!("cannot run openssl: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "openssl {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
 }
 
 fn free_port() -> Result<u16, String> {
@@ -48,9 +68,71 @@ impl EtcdServer {
             client: free_port()?,
             peer: free_port()?,
             owned: false,
+            tls: false,
         };
         server.restart()?;
         Ok(server)
+    }
+
+    /// As [`EtcdServer::start_temporary`], served over TLS with client
+    /// certificates checked: a CA, etcd's certificate (for 127.0.0.1) and a
+    /// client's, made with `openssl` in its directory ([`EtcdServer::ca`],
+    /// [`EtcdServer::client_cert`], [`EtcdServer::client_key`]).
+    ///
+    /// # Errors
+    /// No `openssl`, and as [`EtcdServer::start`].
+    pub fn start_tls_temporary() -> Result<EtcdServer, String> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir =
+            std::env::temp_dir().join(format!("hotreload-etcd-tls-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let ssl = |args: &str| openssl(&dir, &args.split(' ').collect::<Vec<_>>());
+        ssl(
+            "req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=hotreload-test-ca",
+        )?;
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
+        )
+        .map_err(|e| e.to_string())?;
+        std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n")
+            .map_err(|e| e.to_string())?;
+        for who in ["server", "client"] {
+            ssl(&format!(
+                "req -newkey rsa:2048 -nodes -keyout {who}.key -out {who}.csr -subj /CN={who}"
+            ))?;
+            ssl(&format!(
+                "x509 -req -in {who}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out {who}.pem \
+                 -days 2 -extfile {who}.ext"
+            ))?;
+        }
+        let mut server = EtcdServer {
+            child: None,
+            dir,
+            client: free_port()?,
+            peer: free_port()?,
+            owned: true,
+            tls: true,
+        };
+        server.restart()?;
+        Ok(server)
+    }
+
+    /// The CA that signed etcd's and the client's certificates (TLS only).
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
+    /// A client certificate etcd accepts (TLS only).
+    pub fn client_cert(&self) -> PathBuf {
+        self.dir.join("client.pem")
+    }
+
+    /// Its private key (TLS only).
+    pub fn client_key(&self) -> PathBuf {
+        self.dir.join("client.key")
     }
 
     /// As [`EtcdServer::start`], in a new directory under the system's
@@ -69,9 +151,10 @@ impl EtcdServer {
         Ok(server)
     }
 
-    /// `http://127.0.0.1:PORT`, for clients.
+    /// `http://127.0.0.1:PORT` (`https://` over TLS), for clients.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client)
     }
 
     /// Starts it again (after [`EtcdServer::kill`]) on the same data and
@@ -86,7 +169,13 @@ impl EtcdServer {
         let peer = format!("http://127.0.0.1:{}", self.peer);
         let log = std::fs::File::create(self.dir.join("etcd.log"))
             .map_err(|e| format!("{}: {e}", self.dir.display()))?;
-        let child = Command::new(program)
+        let mut cmd = Command::new(program);
+        if self.tls {
+            cmd.args(["--cert-file", "server.pem", "--key-file", "server.key"])
+                .args(["--client-cert-auth", "--trusted-ca-file", "ca.pem"]);
+        }
+        let child = cmd
+            .current_dir(&self.dir)
             .args(["--name", "hotreload-test"])
             .arg("--data-dir")
             .arg(self.dir.join("data"))
@@ -95,7 +184,7 @@ impl EtcdServer {
             .args(["--listen-peer-urls", &peer])
             .args(["--initial-advertise-peer-urls", &peer])
             .args(["--initial-cluster", &format!("hotreload-test={peer}")])
-            .args(["--logger", "zap", "--log-level", "warn"])
+            .args(["--logger", "zap", "--log-level", "info"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -118,8 +207,12 @@ impl EtcdServer {
         Err("etcd did not become healthy within 20 s".into())
     }
 
-    /// `GET /health` says `true`.
+    /// `GET /health` says `true` (over TLS: etcd logged that it serves).
     fn healthy(&self) -> bool {
+        if self.tls {
+            return std::fs::read_to_string(self.dir.join("etcd.log"))
+                .is_ok_and(|l| l.contains("serving client traffic securely"));
+        }
         let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.client)) else {
             return false;
         };

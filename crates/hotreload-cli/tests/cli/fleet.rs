@@ -967,3 +967,97 @@ fn two_daemons_given_one_node_id_never_speak_for_each_other() {
     }
     store.clear();
 }
+
+#[test]
+fn a_node_reaches_etcd_over_tls_with_its_client_certificate() {
+    if etcd_program().is_none() {
+        let _: Option<()> = cannot_run("a_node_reaches_etcd_over_tls", "no `etcd` on PATH");
+        return;
+    }
+    let server = EtcdServer::start_tls_temporary().unwrap();
+    assert!(server.endpoint().starts_with("https://"));
+    let p = prefix("tls");
+    let tls = hotreload::fleet::TlsOptions::new()
+        .ca_certificate(hotreload::fleet::Certificate::from_pem(
+            std::fs::read(server.ca()).unwrap(),
+        ))
+        .identity(hotreload::fleet::Identity::from_pem(
+            std::fs::read(server.client_cert()).unwrap(),
+            std::fs::read(server.client_key()).unwrap(),
+        ));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = rt
+        .block_on(Client::connect(
+            [server.endpoint()],
+            Some(hotreload::fleet::ConnectOptions::new().with_tls(tls)),
+        ))
+        .unwrap();
+    let store = Store {
+        rt,
+        client,
+        prefix: p.clone(),
+    };
+    let r1 = store.put("logging", GOOD);
+    let manifest = |dir: &Path, with_cert: bool| {
+        let cert = if with_cert {
+            format!(
+                "cert_file = \"{}\"\nkey_file = \"{}\"\n",
+                server.client_cert().display(),
+                server.client_key().display()
+            )
+        } else {
+            String::new()
+        };
+        std::fs::write(
+            dir.join("hotreload.toml"),
+            format!(
+                "[admin]\nlisten = \"127.0.0.1:0\"\n[runtime]\ndebounce_ms = 50\n\
+                 [source.etcd]\nendpoints = [\"{}\"]\nprefix = \"{p}\"\n\
+                 connect_timeout_ms = 2000\nca_file = \"{}\"\n{cert}\
+                 [node]\nid = \"tls\"\n\
+                 [[component]]\nname = \"logging\"\nhandler = \"bundled:logging\"\n\
+                 config = \"etcd:logging\"\n",
+                server.endpoint(),
+                server.ca().display()
+            ),
+        )
+        .unwrap();
+    };
+    // Without a client certificate etcd refuses the node: with nothing
+    // committed it cannot start, and says etcd is why.
+    let bare = tempfile::tempdir().unwrap();
+    manifest(bare.path(), false);
+    let out = hotreload()
+        .arg("run")
+        .arg(bare.path().join("hotreload.toml"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("etcd at https://127.0.0.1:"), "{err}");
+    // With it: the node reads, watches and acknowledges over TLS.
+    let dir = tempfile::tempdir().unwrap();
+    manifest(dir.path(), true);
+    let node = Node {
+        daemon: Some(run(&dir.path().join("hotreload.toml"))),
+        api: Some(wait_ready(dir.path(), None)),
+        dir,
+    };
+    node.event_of(r1);
+    let r2 = store.put("logging", r#"{"level": "debug"}"#);
+    assert_eq!(node.event_of(r2)["outcome"], "applied");
+    assert!(node.connected());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.keys("status/tls/").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no acknowledgement written over TLS"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (view, code) = fleet_until(&node.manifest(), |v| v["converged"] == true);
+    assert_eq!(code, 0, "{view:#}");
+}
