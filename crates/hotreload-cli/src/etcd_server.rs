@@ -46,6 +46,14 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("no free loopback port: {e}"))
 }
 
+/// A new directory name under the system's temporary one.
+fn temporary(stem: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    std::env::temp_dir().join(format!("{stem}-{}-{nanos}", std::process::id()))
+}
+
 /// The `etcd` program on `PATH`.
 pub fn etcd_program() -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
@@ -82,11 +90,7 @@ impl EtcdServer {
     /// # Errors
     /// No `openssl`, and as [`EtcdServer::start`].
     pub fn start_tls_temporary() -> Result<EtcdServer, String> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir =
-            std::env::temp_dir().join(format!("hotreload-etcd-tls-{}-{nanos}", std::process::id()));
+        let dir = temporary("hotreload-etcd-tls");
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let ssl = |args: &str| openssl(&dir, &args.split(' ').collect::<Vec<_>>());
         ssl(
@@ -141,12 +145,7 @@ impl EtcdServer {
     /// # Errors
     /// As [`EtcdServer::start`].
     pub fn start_temporary() -> Result<EtcdServer, String> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir =
-            std::env::temp_dir().join(format!("hotreload-etcd-{}-{nanos}", std::process::id()));
-        let mut server = EtcdServer::start(&dir)?;
+        let mut server = EtcdServer::start(&temporary("hotreload-etcd"))?;
         server.owned = true;
         Ok(server)
     }

@@ -37,11 +37,19 @@ struct Store {
 
 impl Store {
     fn new(endpoint: &str, prefix: &str) -> Store {
+        Store::with_options(endpoint, prefix, None)
+    }
+
+    fn with_options(
+        endpoint: &str,
+        prefix: &str,
+        options: Option<hotreload::fleet::ConnectOptions>,
+    ) -> Store {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let client = rt.block_on(Client::connect([endpoint], None)).unwrap();
+        let client = rt.block_on(Client::connect([endpoint], options)).unwrap();
         Store {
             rt,
             client,
@@ -242,14 +250,21 @@ fn prefix(test: &str) -> String {
     format!("/hotreload-test/{test}")
 }
 
-#[test]
-fn a_put_reaches_every_node_and_a_bad_one_is_refused_everywhere() {
-    let Some(server) = etcd("a_put_reaches_every_node") else {
-        return;
-    };
-    let p = prefix("reach");
+/// etcd for `test` (or a skip), a store under `/hotreload-test/NAME`, and
+/// the revision of a first, good `logging` value.
+fn setup(test: &str, name: &str) -> Option<(EtcdServer, String, Store, i64)> {
+    let server = etcd(test)?;
+    let p = prefix(name);
     let store = Store::new(&server.endpoint(), &p);
     let r1 = store.put("logging", GOOD);
+    Some((server, p, store, r1))
+}
+
+#[test]
+fn a_put_reaches_every_node_and_a_bad_one_is_refused_everywhere() {
+    let Some((server, p, store, r1)) = setup("a_put_reaches_every_node", "reach") else {
+        return;
+    };
     let nodes: Vec<Node> = (0..3)
         .map(|i| Node::new(&server.endpoint(), &p, &format!("node-{i}"), false, ""))
         .collect();
@@ -352,12 +367,9 @@ fn a_put_reaches_every_node_and_a_bad_one_is_refused_everywhere() {
 
 #[test]
 fn a_burst_of_puts_applies_the_last_and_bad_values_are_named() {
-    let Some(server) = etcd("a_burst_of_puts") else {
+    let Some((server, p, store, r0)) = setup("a_burst_of_puts", "burst") else {
         return;
     };
-    let p = prefix("burst");
-    let store = Store::new(&server.endpoint(), &p);
-    let r0 = store.put("logging", GOOD);
     // A debounce window far longer than ten puts take, even on a loaded
     // machine.
     let node = Node::new(
@@ -434,12 +446,10 @@ fn a_burst_of_puts_applies_the_last_and_bad_values_are_named() {
 
 #[test]
 fn nodes_keep_serving_while_etcd_is_down_and_catch_up_after() {
-    let Some(mut server) = etcd("nodes_keep_serving_while_etcd_is_down") else {
+    let Some((mut server, p, _, r1)) = setup("nodes_keep_serving_while_etcd_is_down", "down")
+    else {
         return;
     };
-    let p = prefix("down");
-    let store = Store::new(&server.endpoint(), &p);
-    let r1 = store.put("logging", GOOD);
     let mut nodes: Vec<Node> = (0..3)
         .map(|i| Node::new(&server.endpoint(), &p, &format!("node-{i}"), false, ""))
         .collect();
@@ -577,12 +587,9 @@ impl Proxy {
 
 #[test]
 fn a_node_cut_off_past_a_compaction_reads_everything_again() {
-    let Some(server) = etcd("a_node_cut_off_past_a_compaction") else {
+    let Some((server, p, store, r1)) = setup("a_node_cut_off_past_a_compaction", "compact") else {
         return;
     };
-    let p = prefix("compact");
-    let store = Store::new(&server.endpoint(), &p);
-    let r1 = store.put("logging", GOOD);
     let upstream: SocketAddr = server
         .endpoint()
         .trim_start_matches("http://")
@@ -646,12 +653,10 @@ fn a_node_cut_off_past_a_compaction_reads_everything_again() {
 
 #[test]
 fn a_killed_node_s_acknowledgements_expire_and_it_comes_back_on_the_latest() {
-    let Some(server) = etcd("a_killed_node_s_acknowledgements_expire") else {
+    let Some((server, p, store, r1)) = setup("a_killed_node_s_acknowledgements_expire", "kill")
+    else {
         return;
     };
-    let p = prefix("kill");
-    let store = Store::new(&server.endpoint(), &p);
-    let r1 = store.put("logging", GOOD);
     let mut nodes: Vec<Node> = (0..2)
         .map(|i| Node::new(&server.endpoint(), &p, &format!("node-{i}"), false, ""))
         .collect();
@@ -703,12 +708,9 @@ fn a_killed_node_s_acknowledgements_expire_and_it_comes_back_on_the_latest() {
 
 #[test]
 fn a_canary_stops_a_bad_rollout_and_lets_a_good_one_through() {
-    let Some(server) = etcd("a_canary_stops_a_bad_rollout") else {
+    let Some((server, p, store, r1)) = setup("a_canary_stops_a_bad_rollout", "canary") else {
         return;
     };
-    let p = prefix("canary");
-    let store = Store::new(&server.endpoint(), &p);
-    let r1 = store.put("logging", GOOD);
     let canary = Node::new(&server.endpoint(), &p, "canary", true, "");
     canary.event_of(r1);
     let others: Vec<Node> = (0..2)
@@ -840,12 +842,11 @@ fn the_quick_start_nodes_are_manifests_the_daemon_takes() {
 
 #[test]
 fn a_node_logs_in_when_etcd_authentication_is_on() {
-    let Some(server) = etcd("a_node_logs_in_when_etcd_authentication_is_on") else {
+    let Some((server, p, store, r1)) =
+        setup("a_node_logs_in_when_etcd_authentication_is_on", "auth")
+    else {
         return;
     };
-    let p = prefix("auth");
-    let store = Store::new(&server.endpoint(), &p);
-    let r1 = store.put("logging", GOOD);
     let mut c = store.client.clone();
     store.rt.block_on(async {
         c.user_add("root", "root-secret-1", None).await.unwrap();
@@ -892,21 +893,11 @@ fn a_node_logs_in_when_etcd_authentication_is_on() {
         dir: right,
     };
     node.event_of(r1);
-    let authed = {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let options = hotreload::fleet::ConnectOptions::new().with_user("root", "root-secret-1");
-        let client = rt
-            .block_on(Client::connect([server.endpoint()], Some(options)))
-            .unwrap();
-        Store {
-            rt,
-            client,
-            prefix: p.clone(),
-        }
-    };
+    let authed = Store::with_options(
+        &server.endpoint(),
+        &p,
+        Some(hotreload::fleet::ConnectOptions::new().with_user("root", "root-secret-1")),
+    );
     let r2 = authed.put("logging", r#"{"level": "debug"}"#);
     assert_eq!(node.event_of(r2)["outcome"], "applied");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -918,12 +909,9 @@ fn a_node_logs_in_when_etcd_authentication_is_on() {
 
 #[test]
 fn two_daemons_given_one_node_id_never_speak_for_each_other() {
-    let Some(server) = etcd("two_daemons_given_one_node_id") else {
+    let Some((server, p, store, r1)) = setup("two_daemons_given_one_node_id", "twins") else {
         return;
     };
-    let p = prefix("twins");
-    let store = Store::new(&server.endpoint(), &p);
-    let r1 = store.put("logging", GOOD);
     let first = Node::new(&server.endpoint(), &p, "twin", true, "");
     first.event_of(r1);
     let record = |store: &Store| -> Value {
@@ -985,21 +973,11 @@ fn a_node_reaches_etcd_over_tls_with_its_client_certificate() {
             std::fs::read(server.client_cert()).unwrap(),
             std::fs::read(server.client_key()).unwrap(),
         ));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let client = rt
-        .block_on(Client::connect(
-            [server.endpoint()],
-            Some(hotreload::fleet::ConnectOptions::new().with_tls(tls)),
-        ))
-        .unwrap();
-    let store = Store {
-        rt,
-        client,
-        prefix: p.clone(),
-    };
+    let store = Store::with_options(
+        &server.endpoint(),
+        &p,
+        Some(hotreload::fleet::ConnectOptions::new().with_tls(tls)),
+    );
     let r1 = store.put("logging", GOOD);
     let manifest = |dir: &Path, with_cert: bool| {
         let cert = if with_cert {
