@@ -199,18 +199,8 @@ impl Daemon {
                     component = name,
                     "{why}: starting on {label}, which the canaries run"
                 );
-                return match fleet::payload(&full, Some(bytes), at, format, limit) {
-                    Payload::Config { bytes, format } => match format.decode(bytes) {
-                        Ok(input) => {
-                            ComponentSpec::new(name.to_owned(), handler, input).config_path(label)
-                        }
-                        Err(e) => {
-                            ComponentSpec::unavailable(name.to_owned(), handler, e.at(&label))
-                        }
-                    },
-                    Payload::Unreadable { cause, message } => unavailable(cause, message),
-                    Payload::Handler(_) => unreachable!("a key's value is a configuration"),
-                };
+                let payload = fleet::payload(&full, Some(bytes), at, format, limit);
+                return first_spec(name, handler, payload, label);
             }
             // Waiting, and nothing to start on: the canaries have not
             // refused it, so it is started on.
@@ -219,15 +209,7 @@ impl Daemon {
                 "{why}; this node has no committed configuration, so it starts on it"
             );
         }
-        match payload {
-            Payload::Config { bytes, format } => match format.decode(bytes) {
-                Ok(input) => ComponentSpec::new(name.to_owned(), handler, input).config_path(label),
-                Err(e) => ComponentSpec::unavailable(name.to_owned(), handler, e.at(&label))
-                    .config_path(label),
-            },
-            Payload::Unreadable { cause, message } => unavailable(cause, message),
-            Payload::Handler(_) => unreachable!("a key's value is a configuration"),
-        }
+        first_spec(name, handler, payload, label)
     }
 
     async fn has_committed(&self, name: &str) -> bool {
@@ -267,6 +249,28 @@ impl Daemon {
         };
         parts.source = Some(self.runtime.attach(source)?);
         Ok(())
+    }
+}
+
+/// A component's first configuration from its key's value at `label`
+/// (`etcd:KEY@REV`): a value that does not decode is refused naming that
+/// revision; an unreadable one (too large) says why.
+fn first_spec(
+    name: &str,
+    handler: HandlerSource,
+    payload: Payload,
+    label: String,
+) -> ComponentSpec {
+    match payload {
+        Payload::Config { bytes, format } => match format.decode(bytes) {
+            Ok(input) => ComponentSpec::new(name.to_owned(), handler, input).config_path(label),
+            Err(e) => ComponentSpec::unavailable(name.to_owned(), handler, e.at(&label))
+                .config_path(label),
+        },
+        Payload::Unreadable { cause, message } => {
+            ComponentSpec::unavailable(name.to_owned(), handler, InputError { cause, message })
+        }
+        Payload::Handler(_) => unreachable!("a key's value is a configuration"),
     }
 }
 

@@ -24,6 +24,16 @@ struct Canary {
     statuses: BTreeMap<String, NodeStatus>,
 }
 
+impl Canary {
+    /// A registered canary that reads `key` for `component`: the only kind
+    /// a rollout of that key waits for.
+    fn reads(&self, component: &str, key: &str) -> bool {
+        self.record
+            .as_ref()
+            .is_some_and(|r| r.keys.get(component).map(String::as_str) == Some(key))
+    }
+}
+
 /// A verdict on one offer.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -103,11 +113,11 @@ impl Gate {
             return Verdict::Release;
         }
         let mut waiting = Vec::new();
-        for (node, c) in &self.canaries {
-            let Some(record) = &c.record else { continue };
-            if record.keys.get(component).map(String::as_str) != Some(key) {
-                continue;
-            }
+        for (node, c) in self
+            .canaries
+            .iter()
+            .filter(|(_, c)| c.reads(component, key))
+        {
             match c.statuses.get(component) {
                 Some(s) if s.refused(revision) => {
                     let why = match (&s.error, &s.field) {
@@ -143,11 +153,7 @@ impl Gate {
     pub(crate) fn canaries_run(&self, component: &str, key: &str) -> Option<i64> {
         self.canaries
             .values()
-            .filter(|c| {
-                c.record
-                    .as_ref()
-                    .is_some_and(|r| r.keys.get(component).map(String::as_str) == Some(key))
-            })
+            .filter(|c| c.reads(component, key))
             .filter_map(|c| c.statuses.get(component)?.running_revision)
             .min()
     }

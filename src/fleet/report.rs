@@ -1,7 +1,7 @@
 //! A node's acknowledgements: what it did with each component's revisions,
 //! written to etcd under a lease it keeps alive, only when they change.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,16 +36,13 @@ struct Writer {
     client: Client,
     keys: Keys,
     node: NodeSettings,
-    components: Vec<String>,
-    /// Components whose configuration lives in etcd.
-    watched: BTreeSet<String>,
     ttl: i64,
     started: String,
     statuses: BTreeMap<String, NodeStatus>,
     written: BTreeMap<String, NodeStatus>,
     /// Each component's held revision, as the source last said.
     held: BTreeMap<String, Option<Held>>,
-    /// Each watched component's key.
+    /// The components whose configuration lives in etcd, and their keys.
     keys_of: BTreeMap<String, String>,
     lease: Option<i64>,
     /// A lease this node held before it seemed lost, revoked at the next
@@ -73,8 +70,6 @@ impl Reporter {
             client,
             keys,
             node,
-            components: watched.keys().cloned().collect(),
-            watched: watched.keys().cloned().collect(),
             ttl,
             started: now(),
             statuses: BTreeMap::new(),
@@ -120,7 +115,7 @@ impl Writer {
         serde_json::to_vec(&NodeRecord {
             node: self.node.id.clone(),
             canary: self.node.canary,
-            components: self.components.clone(),
+            components: self.keys_of.keys().cloned().collect(),
             keys: self.keys_of.clone(),
             started: self.started.clone(),
             hotreload: env!("CARGO_PKG_VERSION").into(),
@@ -232,7 +227,7 @@ impl Writer {
     /// those, and handler swaps, leave the acknowledgement as it was
     /// (unless the component is now degraded).
     async fn absorb(&mut self, event: &Arc<Event>) {
-        if event.dry_run || !self.watched.contains(&event.component) {
+        if event.dry_run || !self.keys_of.contains_key(&event.component) {
             return;
         }
         let info = self.runtime.component(&event.component).await.ok();

@@ -54,13 +54,18 @@ fn temporary(stem: &str) -> PathBuf {
     std::env::temp_dir().join(format!("{stem}-{}-{nanos}", std::process::id()))
 }
 
-/// The `etcd` program on `PATH`.
-pub fn etcd_program() -> Option<PathBuf> {
+/// A program on `PATH`, or `None`.
+pub fn which(program: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
-            .map(|d| d.join("etcd"))
+            .map(|d| d.join(program))
             .find(|p| p.is_file())
     })
+}
+
+/// The `etcd` program on `PATH`.
+pub fn etcd_program() -> Option<PathBuf> {
+    which("etcd")
 }
 
 impl EtcdServer {

@@ -155,8 +155,8 @@ pub(crate) fn cells(survey: &Survey) -> (Vec<Cell>, Vec<String>) {
     (cells, stopped)
 }
 
-fn render(survey: &Survey, prefix: &str) -> (String, bool) {
-    let (cells, stopped) = cells(survey);
+/// The view as text, and whether the fleet converged.
+fn render(survey: &Survey, cells: &[Cell], stopped: &[String], prefix: &str) -> (String, bool) {
     let live = survey.nodes.values().filter(|n| n.live).count();
     let canaries = survey
         .nodes
@@ -195,7 +195,7 @@ fn render(survey: &Survey, prefix: &str) -> (String, bool) {
             ));
         }
     }
-    for s in &stopped {
+    for s in stopped {
         out.push_str(&format!("\n{s}\n"));
     }
     let converged = live > 0
@@ -280,9 +280,9 @@ pub(crate) async fn run(args: FleetArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let (text, converged) = render(&survey, &settings.prefix);
+        let (cells, stopped) = cells(&survey);
+        let (text, converged) = render(&survey, &cells, &stopped, &settings.prefix);
         let printed = if args.json {
-            let (cells, stopped) = cells(&survey);
             let view = View {
                 revision: survey.revision,
                 converged,

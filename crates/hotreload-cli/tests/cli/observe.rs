@@ -13,15 +13,7 @@ use serde_json::{Value, json};
 
 use crate::admin::{Api, start_admin};
 use crate::cannot_run;
-
-/// A program on PATH, or `None`.
-fn which(program: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(program))
-            .find(|p| p.is_file())
-    })
-}
+use hotreload_cli::etcd_server::which;
 
 /// A free loopback port (bound, then released).
 fn free_port() -> u16 {

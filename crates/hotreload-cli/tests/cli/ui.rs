@@ -12,14 +12,7 @@ use serde_json::{Value, json};
 use crate::admin::{Api, start_admin};
 use crate::cannot_run;
 use crate::load::Conn;
-
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(program))
-            .find(|p| p.is_file())
-    })
-}
+use hotreload_cli::etcd_server::which;
 
 /// A chromedriver and one browser session; both end when dropped.
 struct Browser {
