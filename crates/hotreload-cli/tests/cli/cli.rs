@@ -397,3 +397,38 @@ fn replay_exits_0_when_the_same_1_when_not_2_when_it_cannot() -> Result<()> {
     assert_eq!(out.status.code(), Some(2));
     Ok(())
 }
+
+#[test]
+fn wit_gives_each_contract_as_the_repository_carries_it() -> Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let v01 = std::fs::read_to_string(root.join("wit/handler.wit"))?;
+    let v02 = std::fs::read_to_string(root.join("wit/v0.2/handler.wit"))?;
+    assert!(v01.contains("package hotreload:handler@0.1.0;"));
+    assert!(v02.contains("package hotreload:handler@0.2.0;"));
+    let out = hotreload(&["wit"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout)?.trim_end(), v01.trim_end());
+
+    let dir = tempfile::tempdir()?;
+    let target = dir.path().join("my-handler/wit");
+    let out = hotreload(&["wit", "--version", "0.2", target.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(target.join("handler.wit"))?, v02);
+    // Again: nothing to do. Another version over it: refused, nothing lost.
+    assert!(
+        hotreload(&["wit", "--version", "0.2", target.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let out = hotreload(&["wit", "--version", "0.1", target.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exists and differs"));
+    assert_eq!(std::fs::read_to_string(target.join("handler.wit"))?, v02);
+    let out = hotreload(&["wit", "--version", "0.3"]);
+    assert_eq!(out.status.code(), Some(2));
+    Ok(())
+}
