@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Builds the logging handler of every other language into OUT_DIR:
 #   logging-python.wasm  logging-javascript.wasm  logging-c.wasm  logging-wat.wasm
+# and, for contract 0.2 (wit/v0.2), the Python port and docs/handlers.md's
+# Python quick start (python-v2/build.sh, which first runs python-v2/test_app.py):
+#   logging-python-v2.wasm  quickstart-python-v2.wasm
 #
 #   handlers/build-all.sh [OUT_DIR] [LANGUAGE...]
 #     OUT_DIR   default: handlers/target/lang
-#     LANGUAGE  python, javascript, c, wat (default: all four)
+#     LANGUAGE  python, javascript, c, wat, python-v2 (default: all five)
 #
 # Installs nothing: a missing tool stops that language's build with a message
 # naming the tool (handlers/install-toolchains.sh installs them all). Every
@@ -14,7 +17,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$here/target/lang}
 shift || true
 langs=("$@")
-[ ${#langs[@]} -eq 0 ] && langs=(python javascript c wat)
+[ ${#langs[@]} -eq 0 ] && langs=(python javascript c wat python-v2)
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 # cargo install puts wasm-tools and wit-bindgen here.

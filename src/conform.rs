@@ -1,17 +1,23 @@
 //! The conformance kit for handler authors: is this handler sound?
 //!
 //! [`conform`] loads a handler and checks what the runtime relies on: that
-//! it exports the world and imports only the world's interfaces and WASI
-//! 0.2, that `support-level` is stable, that `validate` is
-//! deterministic and answers malformed input with a `failure` instead of
-//! trapping, that `reload(none, c)` succeeds for a configuration it
-//! validated, that `rollback` to the previous configuration succeeds, and
-//! how much fuel and time each phase takes against the default limits.
+//! it exports the world of contract 0.1.0 or 0.2.0 and imports only that
+//! world's interfaces and WASI 0.2, that `support-level` is stable, that
+//! checking (`validate`, or `prepare(none, c)`) is deterministic and answers
+//! malformed input with a `failure` instead of trapping, that a
+//! configuration it accepted loads, that its effective configuration is
+//! accepted again, that a plan from a configuration to itself is in place,
+//! that restart reasons name only fields that changed, that `rollback` to
+//! the previous configuration succeeds; for 0.2.0 also that `prepare` has no
+//! effect and that `apply` right after a successful `prepare` succeeds. It
+//! reports how long compiling and instantiating took and how much fuel and
+//! time each phase takes against the default limits.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::outcome::{Contract, Plan};
 use crate::probe::{Probe, ProbeCall, load_error};
 use crate::sandbox::{CallFailure, Sandbox, SandboxOptions};
 use crate::settings::Limits;
@@ -59,6 +65,16 @@ pub struct ConformReport {
     pub checks: Vec<Check>,
     /// What each phase cost.
     pub phases: Vec<PhaseCost>,
+    /// The contract the handler implements, when the host could load it.
+    pub contract: Option<Contract>,
+    /// Compiling the component (or loading it from the compiled-code
+    /// cache), microseconds.
+    pub compile_micros: u64,
+    /// A fresh instance and its `support-level` call, the median of three,
+    /// microseconds.
+    pub instantiate_micros: u64,
+    /// What the kit could not try with the configurations given.
+    pub notes: Vec<String>,
 }
 
 impl ConformReport {
@@ -125,12 +141,15 @@ fn outcome_key<T: std::fmt::Debug>(call: &ProbeCall<T>) -> String {
 }
 
 /// The name of the first check.
-const IMPORTS_CHECK: &str = "exports hotreload:handler/handler@0.1.0 and imports nothing else";
+const IMPORTS_CHECK: &str =
+    "exports hotreload:handler/handler (0.1.0 or 0.2.0) and imports nothing else";
 
-/// The world's own interfaces, which a handler may import.
-const WORLD_INTERFACES: [&str; 2] = [
+/// The worlds' own interfaces, which a handler may import.
+const WORLD_INTERFACES: [&str; 4] = [
     "hotreload:handler/types@0.1.0",
     "hotreload:handler/host@0.1.0",
+    "hotreload:handler/types@0.2.0",
+    "hotreload:handler/host@0.2.0",
 ];
 
 /// `wasi:PACKAGE/INTERFACE@0.2.PATCH`: an interface of a WASI 0.2 release.
@@ -240,7 +259,9 @@ pub fn conform_cached(
         SandboxOptions::default(),
         cache_dir,
     ))?;
+    let started = Instant::now();
     let loaded = sandbox.load(wasm).map_err(load_error)?;
+    let compile_micros = started.elapsed().as_micros() as u64;
     let handler_hash = loaded.hash.clone();
     let review = review_imports(&sandbox.imports(&loaded));
     let linked = sandbox.link(loaded);
@@ -263,8 +284,8 @@ pub fn conform_cached(
         ),
         (foreign, _) => {
             let mut detail = format!(
-                "imports {}: a handler may import only hotreload:handler/host@0.1.0 (and the \
-                 world's hotreload:handler/types@0.1.0) and WASI 0.2 interfaces (wasi:*@0.2.x)",
+                "imports {}: a handler may import only hotreload:handler/host (and the world's \
+                 hotreload:handler/types), 0.1.0 or 0.2.0, and WASI 0.2 interfaces (wasi:*@0.2.x)",
                 foreign.join(", ")
             );
             if !review.allowed.is_empty() {
@@ -282,13 +303,29 @@ pub fn conform_cached(
                 loaded: false,
                 checks,
                 phases: Vec::new(),
+                contract: None,
+                compile_micros,
+                instantiate_micros: 0,
+                notes: Vec::new(),
             });
         }
     };
     let mut probe = Probe::linked(sandbox, handler, limits.clone());
+    let contract = probe.contract();
+    // The export that checks a configuration, as check names say it.
+    let verb = match contract {
+        Contract::V0_1 => "validate",
+        Contract::V0_2 => "prepare",
+    };
 
     // support-level: the same on every fresh instance.
     let levels: Vec<_> = (0..3).map(|_| probe.instantiate()).collect();
+    let mut micros: Vec<u64> = levels
+        .iter()
+        .map(|l| l.elapsed.as_micros() as u64)
+        .collect();
+    micros.sort_unstable();
+    let instantiate_micros = micros[1];
     let first = describe(&levels[0]);
     let stable = levels
         .iter()
@@ -318,21 +355,21 @@ pub fn conform_cached(
     let mut deterministic = true;
     let mut detail = String::from("same answer twice on one instance and once on a fresh one");
     for (name, config) in &samples {
-        let a = outcome_key(&probe.validate(config));
-        let b = outcome_key(&probe.validate(config));
+        let a = outcome_key(&probe.check(config));
+        let b = outcome_key(&probe.check(config));
         probe.instantiate();
-        let c = outcome_key(&probe.validate(config));
+        let c = outcome_key(&probe.check(config));
         if a != b || a != c {
             deterministic = false;
             detail = format!("{name}: {a} / {b} / {c}");
             break;
         }
     }
-    check("validate is deterministic", deterministic, detail);
+    check(&format!("{verb} is deterministic"), deterministic, detail);
 
     // Malformed input gets a failure, never a trap.
     for (name, config) in malformed_inputs() {
-        let call = probe.validate(&config);
+        let call = probe.check(&config);
         let passed = matches!(call.result, Err(CallFailure::Refused(_)));
         let verdict = if call.result.is_ok() {
             "accepted it".to_owned()
@@ -340,91 +377,28 @@ pub fn conform_cached(
             describe(&call)
         };
         check(
-            &format!("validate answers {name} with a failure"),
+            &format!("{verb} answers {name} with a failure"),
             passed,
             cut_at_char_boundary(&verdict, VERDICT_BYTES).to_owned(),
         );
     }
 
     for (name, config) in odd_inputs() {
-        let call = probe.validate(&config);
+        let call = probe.check(&config);
         let passed = !matches!(call.result, Err(CallFailure::Fault { .. }));
         let verdict = describe(&call);
         check(
-            &format!("validate answers {name} without trapping"),
+            &format!("{verb} answers {name} without trapping"),
             passed,
             cut_at_char_boundary(&verdict, VERDICT_BYTES).to_owned(),
         );
     }
 
-    // The valid configurations: validate, reload(none, c), can-reload,
-    // reload(c, c2), rollback(c); costed.
-    probe.instantiate();
-    let c1 = &configs[0];
-    let c2 = configs.get(1).unwrap_or(c1);
-    let mut phases = Vec::new();
-    let mut cost = |phase: &str, fuel: u64, elapsed: Duration, deadline: Duration| {
-        phases.push(PhaseCost {
-            phase: phase.to_owned(),
-            fuel,
-            fuel_limit: limits.fuel,
-            micros: elapsed.as_micros() as u64,
-            deadline_micros: deadline.as_micros() as u64,
-        });
+    let mut notes = Vec::new();
+    let phases = match contract {
+        Contract::V0_1 => valid_v1(&mut probe, &limits, &configs, &mut check, &mut notes),
+        Contract::V0_2 => valid_v2(&mut probe, &limits, &configs, &mut check, &mut notes),
     };
-    let v = probe.validate(c1);
-    cost("validate", v.fuel, v.elapsed, limits.validation_timeout);
-    let valid = v.result.is_ok();
-    check(
-        "validate accepts the given configuration",
-        valid,
-        if valid {
-            "ok".into()
-        } else {
-            format!("{}; pass a valid one with --config", describe(&v))
-        },
-    );
-    let r = probe.reload(None, c1);
-    cost("reload", r.fuel, r.elapsed, limits.reload_timeout);
-    let loaded = r.result.is_ok();
-    let detail = match &r.result {
-        Ok(Some(out)) => match serde_json::from_str::<serde_json::Value>(out) {
-            Ok(_) => "ok, effective configuration is JSON".into(),
-            Err(e) => format!("the effective configuration is not JSON: {e}"),
-        },
-        Ok(None) => "ok (effective = given)".into(),
-        Err(_) => describe(&r),
-    };
-    let output_ok = !matches!(&r.result, Ok(Some(out)) if serde_json::from_str::<serde_json::Value>(out).is_err());
-    check(
-        "reload(none, c) succeeds for a configuration it validated",
-        valid && loaded && output_ok,
-        detail,
-    );
-    let can = probe.can_reload(c1, c2);
-    cost(
-        "can-reload",
-        can.fuel,
-        can.elapsed,
-        limits.validation_timeout,
-    );
-    check(
-        "can-reload answers without trapping",
-        can.result.is_ok(),
-        describe(&can),
-    );
-    let r2 = probe.reload(Some(c1), c2);
-    let back = probe.rollback(c1);
-    cost("rollback", back.fuel, back.elapsed, limits.reload_timeout);
-    check(
-        "rollback to the previous configuration succeeds",
-        r2.result.is_ok() && back.result.is_ok(),
-        format!(
-            "reload(c1, c2): {}; rollback(c1): {}",
-            describe(&r2),
-            describe(&back)
-        ),
-    );
     let within = phases
         .iter()
         .all(|p| p.fuel < p.fuel_limit && p.micros < p.deadline_micros);
@@ -442,5 +416,326 @@ pub fn conform_cached(
         loaded: true,
         checks,
         phases,
+        contract: Some(contract),
+        compile_micros,
+        instantiate_micros,
+        notes,
     })
+}
+
+/// Records what one export cost.
+fn cost<T>(
+    phases: &mut Vec<PhaseCost>,
+    limits: &Limits,
+    phase: &str,
+    call: &ProbeCall<T>,
+    deadline: Duration,
+) {
+    phases.push(PhaseCost {
+        phase: phase.to_owned(),
+        fuel: call.fuel,
+        fuel_limit: limits.fuel,
+        micros: call.elapsed.as_micros() as u64,
+        deadline_micros: deadline.as_micros() as u64,
+    });
+}
+
+/// Whether an effective configuration, if given, is JSON; and what to say.
+fn effective_detail(effective: &Option<String>) -> (bool, String) {
+    match effective {
+        Some(out) => match serde_json::from_str::<serde_json::Value>(out) {
+            Ok(_) => (true, "ok, effective configuration is JSON".into()),
+            Err(e) => (
+                false,
+                format!("the effective configuration is not JSON: {e}"),
+            ),
+        },
+        None => (true, "ok (effective = given)".into()),
+    }
+}
+
+/// Ordered pairs of distinct given configurations (of the first four).
+fn pairs(configs: &[String]) -> Vec<(&String, &String)> {
+    let few = &configs[..configs.len().min(4)];
+    let mut out = Vec::new();
+    for a in few {
+        for b in few {
+            if a != b {
+                out.push((a, b));
+            }
+        }
+    }
+    out
+}
+
+/// The checks on valid configurations of a 0.1.0 handler: validate,
+/// reload(none, c), can-reload(c, c) and (c, c2), the effective
+/// configuration validated again, reload(c, c2), rollback(c); costed.
+fn valid_v1(
+    probe: &mut Probe,
+    limits: &Limits,
+    configs: &[String],
+    check: &mut impl FnMut(&str, bool, String),
+    notes: &mut Vec<String>,
+) -> Vec<PhaseCost> {
+    let level = probe.instantiate().result.ok();
+    let c1 = &configs[0];
+    let c2 = configs.get(1).unwrap_or(c1);
+    let mut phases = Vec::new();
+    let v = probe.validate(c1);
+    cost(
+        &mut phases,
+        limits,
+        "validate",
+        &v,
+        limits.validation_timeout,
+    );
+    let valid = v.result.is_ok();
+    check(
+        "validate accepts the given configuration",
+        valid,
+        if valid {
+            "ok".into()
+        } else {
+            format!("{}; pass a valid one with --config", describe(&v))
+        },
+    );
+    let r = probe.reload(None, c1);
+    cost(&mut phases, limits, "reload", &r, limits.reload_timeout);
+    let (output_ok, detail) = match &r.result {
+        Ok(out) => effective_detail(out),
+        Err(_) => (false, describe(&r)),
+    };
+    check(
+        "reload(none, c) succeeds for a configuration it validated",
+        valid && r.result.is_ok() && output_ok,
+        detail,
+    );
+    if let Ok(Some(effective)) = &r.result {
+        let again = probe.validate(effective);
+        check(
+            "validate accepts its own effective configuration",
+            again.result.is_ok(),
+            describe(&again),
+        );
+    }
+    let same = probe.can_reload(c1, c1);
+    check(
+        "can-reload(c, c) is true: no change needs no restart",
+        matches!(same.result, Ok(true)),
+        describe(&same),
+    );
+    let can = probe.can_reload(c1, c2);
+    cost(
+        &mut phases,
+        limits,
+        "can-reload",
+        &can,
+        limits.validation_timeout,
+    );
+    check(
+        "can-reload answers without trapping",
+        can.result.is_ok(),
+        describe(&can),
+    );
+    let restarts: Vec<String> = pairs(configs)
+        .into_iter()
+        .filter(|(a, b)| matches!(probe.can_reload(a, b).result, Ok(false)))
+        .map(|(a, b)| format!("{a} → {b}"))
+        .collect();
+    restart_note(level, !restarts.is_empty(), notes);
+    let r2 = probe.reload(Some(c1), c2);
+    let back = probe.rollback(c1);
+    cost(
+        &mut phases,
+        limits,
+        "rollback",
+        &back,
+        limits.reload_timeout,
+    );
+    check(
+        "rollback to the previous configuration succeeds",
+        r2.result.is_ok() && back.result.is_ok(),
+        format!(
+            "reload(c1, c2): {}; rollback(c1): {}",
+            describe(&r2),
+            describe(&back)
+        ),
+    );
+    phases
+}
+
+/// A handler that can need a restart whose restart path no given pair of
+/// configurations reached: say so.
+fn restart_note(level: Option<crate::SupportLevel>, exercised: bool, notes: &mut Vec<String>) {
+    if !exercised && level != Some(crate::SupportLevel::Full) {
+        notes.push(
+            "no two given configurations need a restart, so the restart path was not exercised: \
+             give --config pairs that differ in a field that needs one"
+                .into(),
+        );
+    }
+}
+
+/// Whether `field` names a place where `old` and `new` differ ("" the whole).
+fn changed_at(old: &serde_json::Value, new: &serde_json::Value, field: &str) -> bool {
+    old.pointer(field) != new.pointer(field)
+}
+
+/// The checks on valid configurations of a 0.2.0 handler: prepare(none, c)
+/// then apply, the effective configuration prepared again, a plan from c
+/// to c in place, prepare without effect, restart reasons naming only
+/// changed fields, prepare + apply (c, c2), rollback(c); costed.
+fn valid_v2(
+    probe: &mut Probe,
+    limits: &Limits,
+    configs: &[String],
+    check: &mut impl FnMut(&str, bool, String),
+    notes: &mut Vec<String>,
+) -> Vec<PhaseCost> {
+    let level = probe.instantiate().result.ok();
+    let c1 = &configs[0];
+    let c2 = configs.get(1).unwrap_or(c1);
+    let mut phases = Vec::new();
+    let p = probe.prepare(None, c1);
+    cost(
+        &mut phases,
+        limits,
+        "prepare",
+        &p,
+        limits.validation_timeout,
+    );
+    let valid = p.result.is_ok();
+    check(
+        "prepare accepts the given configuration",
+        valid,
+        if valid {
+            "ok".into()
+        } else {
+            format!("{}; pass a valid one with --config", describe(&p))
+        },
+    );
+    let effective = p.result.as_ref().ok().and_then(|p| p.effective.clone());
+    let a = probe.apply(None, c1);
+    cost(&mut phases, limits, "apply", &a, limits.reload_timeout);
+    let (output_ok, detail) = match &a.result {
+        Ok(()) => effective_detail(&effective),
+        Err(_) => (false, describe(&a)),
+    };
+    check(
+        "apply(none, c) right after a successful prepare succeeds",
+        valid && a.result.is_ok() && output_ok,
+        detail,
+    );
+    if let Some(effective) = &effective {
+        let again = probe.prepare(None, effective);
+        check(
+            "prepare accepts its own effective configuration",
+            again.result.is_ok(),
+            describe(&again),
+        );
+    }
+    let same = probe.prepare(Some(c1), c1);
+    check(
+        "a plan from a configuration to itself is in place",
+        matches!(&same.result, Ok(p) if p.plan == Plan::InPlace),
+        describe(&same),
+    );
+
+    // prepare has no effect: on one instance, prepare other candidates
+    // (valid and not) first; on another, not. Then both prepare and apply
+    // c2 and prepare c1 from there: the answers must be the same.
+    let mut after = |others: &[&str]| {
+        probe.instantiate();
+        let _ = probe.load(c1);
+        for other in others {
+            let _ = probe.prepare(Some(c1), other);
+        }
+        let p = describe(&probe.prepare(Some(c1), c2));
+        let a = describe(&probe.apply(Some(c1), c2));
+        let back = describe(&probe.prepare(Some(c2), c1));
+        format!("prepare(c1, c2): {p}; apply: {a}; then prepare(c2, c1): {back}")
+    };
+    let mut others: Vec<&str> = configs
+        .iter()
+        .map(String::as_str)
+        .filter(|c| c != c2)
+        .collect();
+    others.extend(["{}", r#"{"level": "de"#, "null"]);
+    let with = after(&others);
+    let without = after(&[]);
+    check(
+        "prepare has no effect: preparing other configurations first changes nothing",
+        with == without,
+        if with == without {
+            without
+        } else {
+            format!(
+                "after preparing {} others: {with}; without: {without}",
+                others.len()
+            )
+        },
+    );
+
+    // Restart reasons name only fields that changed.
+    let mut planned = Vec::new();
+    let mut wrong = Vec::new();
+    for (a, b) in pairs(configs) {
+        let call = probe.prepare(Some(a), b);
+        let Ok(prepared) = call.result else { continue };
+        let Plan::Restart(reasons) = prepared.plan else {
+            continue;
+        };
+        let (Ok(va), Ok(vb)) = (
+            serde_json::from_str::<serde_json::Value>(a),
+            serde_json::from_str::<serde_json::Value>(b),
+        ) else {
+            continue;
+        };
+        for r in reasons {
+            let line = format!("{a} → {b}: {r}");
+            if changed_at(&va, &vb, &r.field) {
+                planned.push(line);
+            } else {
+                wrong.push(line);
+            }
+        }
+    }
+    if planned.is_empty() && wrong.is_empty() {
+        restart_note(level, false, notes);
+    } else {
+        check(
+            "restart reasons name only fields that changed",
+            wrong.is_empty(),
+            if wrong.is_empty() {
+                planned.join("; ")
+            } else {
+                format!("unchanged fields named: {}", wrong.join("; "))
+            },
+        );
+    }
+
+    probe.instantiate();
+    let _ = probe.load(c1);
+    let p2 = probe.prepare(Some(c1), c2);
+    let a2 = probe.apply(Some(c1), c2);
+    let back = probe.rollback(c1);
+    cost(
+        &mut phases,
+        limits,
+        "rollback",
+        &back,
+        limits.reload_timeout,
+    );
+    check(
+        "rollback to the previous configuration succeeds",
+        p2.result.is_ok() && a2.result.is_ok() && back.result.is_ok(),
+        format!(
+            "prepare(c1, c2): {}; apply(c1, c2): {}; rollback(c1): {}",
+            describe(&p2),
+            describe(&a2),
+            describe(&back)
+        ),
+    );
+    phases
 }

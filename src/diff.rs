@@ -121,6 +121,13 @@ fn change(op: ChangeOp, path: &str, old: Option<&Value>, new: Option<&Value>) ->
     }
 }
 
+/// The pointer of a top-level key: `/key`, escaped as RFC 6901 says.
+pub(crate) fn pointer_token(key: &str) -> String {
+    let mut path = String::new();
+    push_token(&mut path, key);
+    path
+}
+
 /// Appends `/token` with `~` and `/` escaped as RFC 6901 says.
 fn push_token(path: &mut String, token: &str) {
     path.push('/');

@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 use crate::diff::{Change, approx_size};
-use crate::outcome::{Cause, EventKind, Outcome, Phase, SupportLevel};
+use crate::outcome::{Cause, EventKind, Outcome, Phase, RestartReason, SupportLevel};
 
 /// The record of one reload attempt.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,6 +64,11 @@ pub struct Event {
     /// A dry run's event: what a reload would do; nothing was applied.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+    /// For `restart_required`: each field that cannot change in place, and
+    /// why (a 0.2.0 handler's plan; for a 0.1.0 handler, found by the host,
+    /// see `docs/handlers.md`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restart: Vec<RestartReason>,
 }
 
 /// What went wrong, as the handler or the host said it.
@@ -90,6 +95,10 @@ impl Event {
             if let Some(field) = &err.field {
                 s.push_str(&format!(" at {field}"));
             }
+        }
+        for (i, r) in self.restart.iter().enumerate() {
+            s.push_str(if i == 0 { ": " } else { "; " });
+            s.push_str(&r.to_string());
         }
         if s.contains(['\n', '\r']) {
             s = s
@@ -120,6 +129,11 @@ impl Event {
         let error = self.error.as_ref().map_or(0, |e| {
             e.message.len() + e.field.as_ref().map_or(0, String::len)
         });
+        let restart: usize = self
+            .restart
+            .iter()
+            .map(|r| 48 + r.field.len() + r.reason.len())
+            .sum();
         std::mem::size_of::<Event>()
             + self.component.len()
             + self.config_path.as_ref().map_or(0, String::len)
@@ -128,6 +142,7 @@ impl Event {
             + configs
             + changes
             + error
+            + restart
     }
 }
 

@@ -91,7 +91,10 @@ pub use crate::manager::{
     BatchReport, ComponentInfo, ComponentSpec, HandlerDryRun, HandlerSource, Runtime,
     RuntimeBuilder,
 };
-pub use crate::outcome::{Cause, EventKind, HandlerFailure, Outcome, Phase, SupportLevel};
+pub use crate::outcome::{
+    Cause, Contract, EventKind, HandlerFailure, Outcome, Phase, Plan, Prepared, RestartReason,
+    SupportLevel,
+};
 pub use crate::probe::{Probe, ProbeCall};
 pub use crate::redact::Redactor;
 pub use crate::sandbox::{CallFailure, SandboxOptions};

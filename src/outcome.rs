@@ -127,7 +127,9 @@ pub enum Phase {
     Validate,
     /// The handler's `can-reload`.
     CanReload,
-    /// The handler's `reload`.
+    /// The handler's `prepare` (contract 0.2.0: check and plan).
+    Prepare,
+    /// The handler's `reload` (contract 0.1.0), or its `apply` (0.2.0).
     Reload,
     /// Handing the effective configuration to subscribers.
     Apply,
@@ -170,6 +172,69 @@ pub enum SupportLevel {
     Partial,
     /// Every change needs a restart.
     None,
+}
+
+/// The contract a handler implements, told from its exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Contract {
+    /// `hotreload:handler@0.1.0`: `validate`, `can-reload`, `reload`,
+    /// `rollback` (frozen).
+    #[serde(rename = "0.1.0")]
+    V0_1,
+    /// `hotreload:handler@0.2.0`: `prepare` (check and plan, no effect),
+    /// `apply`, `rollback`.
+    #[serde(rename = "0.2.0")]
+    V0_2,
+}
+
+impl Contract {
+    /// The package version, `0.1.0` or `0.2.0`.
+    pub fn version(self) -> &'static str {
+        match self {
+            Contract::V0_1 => "0.1.0",
+            Contract::V0_2 => "0.2.0",
+        }
+    }
+}
+
+/// A changed field that cannot take effect in place, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestartReason {
+    /// JSON pointer of the field (RFC 6901); empty for the whole configuration.
+    pub field: String,
+    /// Why a restart is needed, for the operator.
+    pub reason: String,
+}
+
+impl std::fmt::Display for RestartReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let field = if self.field.is_empty() {
+            "/"
+        } else {
+            &self.field
+        };
+        write!(f, "{field}: {}", self.reason)
+    }
+}
+
+/// How a prepared configuration can take effect (contract 0.2.0's `plan`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "plan", content = "restart")]
+pub enum Plan {
+    /// In place, by `apply`.
+    InPlace,
+    /// Only by restarting the component; each field that needs it, and why.
+    Restart(Vec<RestartReason>),
+}
+
+/// What a 0.2.0 handler's `prepare` gave: its plan and the effective
+/// configuration (`None`: the candidate itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    /// In place, or a restart and why.
+    pub plan: Plan,
+    /// The effective configuration as JSON text, when the handler gave one.
+    pub effective: Option<String>,
 }
 
 /// A handler's refusal: its `failure` record.

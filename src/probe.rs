@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use crate::outcome::SupportLevel;
+use crate::outcome::{Contract, Prepared, SupportLevel};
 use crate::sandbox::{
     CallFailure, CallReport, CompiledHandler, HandlerInstance, Sandbox, SandboxConfig,
     SandboxOptions,
@@ -106,6 +106,11 @@ impl Probe {
         }
     }
 
+    /// The contract the handler implements, told from its exports.
+    pub fn contract(&self) -> Contract {
+        self.handler.contract()
+    }
+
     /// SHA-256 of the handler, hex.
     pub fn handler_hash(&self) -> &str {
         &self.handler.hash
@@ -159,22 +164,59 @@ impl Probe {
         }
     }
 
-    /// Calls `validate(config)`.
+    /// Checks `config` as a first load would, with no effect: 0.1.0's
+    /// `validate(config)`, 0.2.0's `prepare(none, config)`.
+    pub fn check(&mut self, config: &str) -> ProbeCall<()> {
+        match self.contract() {
+            Contract::V0_1 => self.validate(config),
+            Contract::V0_2 => {
+                let call = self.prepare(None, config);
+                ProbeCall {
+                    result: call.result.map(drop),
+                    fuel: call.fuel,
+                    elapsed: call.elapsed,
+                }
+            }
+        }
+    }
+
+    /// Loads `config` in the instance as a first load does, and gives the
+    /// effective configuration the handler returned: 0.1.0's `reload(none,
+    /// config)`; 0.2.0's `prepare(none, config)` then `apply(none, config)`.
+    pub fn load(&mut self, config: &str) -> ProbeCall<Option<String>> {
+        self.call(|i, l| i.load(l, config))
+    }
+
+    /// Calls 0.2.0's `prepare(old, new)`; the effective configuration is
+    /// checked against the output bound. A 0.1.0 handler has no `prepare`:
+    /// the call fails without entering it.
+    pub fn prepare(&mut self, old: Option<&str>, new: &str) -> ProbeCall<Prepared> {
+        self.call(|i, l| i.prepare(l, old, new))
+    }
+
+    /// Calls 0.2.0's `apply(old, new)` (a 0.1.0 handler has none).
+    pub fn apply(&mut self, old: Option<&str>, new: &str) -> ProbeCall<()> {
+        self.call(|i, l| i.apply(l, old, new))
+    }
+
+    /// Calls 0.1.0's `validate(config)` (a 0.2.0 handler has none: see
+    /// [`Probe::check`]).
     pub fn validate(&mut self, config: &str) -> ProbeCall<()> {
         self.call(|i, l| i.validate(l, config))
     }
 
-    /// Calls `can-reload(old, new)`.
+    /// Calls 0.1.0's `can-reload(old, new)`.
     pub fn can_reload(&mut self, old: &str, new: &str) -> ProbeCall<bool> {
         self.call(|i, l| i.can_reload(l, old, new))
     }
 
-    /// Calls `reload(old, new)`; the output is checked against the output bound.
+    /// Calls 0.1.0's `reload(old, new)`; the output is checked against the
+    /// output bound (see [`Probe::load`] for either contract).
     pub fn reload(&mut self, old: Option<&str>, new: &str) -> ProbeCall<Option<String>> {
         self.call(|i, l| i.reload(l, old, new))
     }
 
-    /// Calls `rollback(config)`.
+    /// Calls `rollback(config)` (either contract).
     pub fn rollback(&mut self, config: &str) -> ProbeCall<()> {
         self.call(|i, l| i.rollback(l, config))
     }

@@ -27,7 +27,9 @@ use serde_json::Value;
 use crate::diff::diff;
 use crate::events::{Event, EventError, EventStore, timestamp};
 use crate::manager::subscribers::Subscribers;
-use crate::outcome::{Cause, EventKind, HandlerFailure, Outcome, Phase, SupportLevel};
+use crate::outcome::{
+    Cause, Contract, EventKind, HandlerFailure, Outcome, Phase, Plan, RestartReason, SupportLevel,
+};
 use crate::redact::Redactor;
 use crate::sandbox::{CallFailure, CallReport, CompiledHandler, HandlerInstance, Sandbox};
 use crate::settings::Limits;
@@ -135,6 +137,9 @@ struct Attempt {
     /// In a batch: stop before the commit, leaving what would be committed
     /// in `ready`.
     defer_commit: bool,
+    /// A dry run of a 0.2.0 handler: stop after `prepare`, which has no
+    /// effect, with its plan and effective configuration.
+    prepare_only: bool,
     ready: Option<Ready>,
     /// For the replay record: the texts the handler saw, how the attempt
     /// ran, and the handler that ran it when it is not the one in force.
@@ -191,6 +196,8 @@ struct Ending {
     outcome: Outcome,
     failure: Option<Failure>,
     effective: Option<Arc<Value>>,
+    /// For `restart_required`: the fields and why.
+    restart: Vec<RestartReason>,
 }
 
 impl Ending {
@@ -199,6 +206,14 @@ impl Ending {
             outcome,
             failure: None,
             effective,
+            restart: Vec::new(),
+        }
+    }
+
+    fn restart_required(restart: Vec<RestartReason>) -> Ending {
+        Ending {
+            restart,
+            ..Ending::ok(Outcome::RestartRequired, None)
         }
     }
 
@@ -218,6 +233,7 @@ impl Ending {
             outcome,
             failure: Some(failure),
             effective: None,
+            restart: Vec::new(),
         }
     }
 }
@@ -394,6 +410,7 @@ impl ComponentState {
             from_version: a.source.from_version,
             batch: a.source.batch,
             dry_run: !ctx.record,
+            restart: end.restart,
         };
         if !ctx.record {
             return Arc::new(event);
@@ -459,7 +476,7 @@ impl ComponentState {
                 let instance = self.instance.as_mut().expect("fresh instance");
                 let limits = &self.limits;
                 a.with_retries(limits, "reload", || {
-                    instance.reload(limits, None, &committed.input_text)
+                    instance.load(limits, &committed.input_text)
                 })
                 .map(drop)
                 .map_err(|e| (Phase::Reload, e))
@@ -766,35 +783,42 @@ impl ComponentState {
             );
         }
 
-        // 3. validate — deterministic, never retried.
+        // 3. check and plan (0.1.0: validate, then can-reload when the
+        // support level is partial; 0.2.0: prepare) — deterministic, never
+        // retried, no effect.
         let instance = self.instance.as_mut().expect("instance is present");
-        if let Err(e) = a.step("validate", || instance.validate(&self.limits, &text)) {
-            return self.recover(ctx, a, Failure::of(Phase::Validate, &e), false);
-        }
+        let planned = match check_and_plan(
+            &self.limits,
+            a,
+            instance,
+            Some((&old.input, &old.input_text)),
+            (&new, &text),
+        ) {
+            Ok(p) => p,
+            Err(f) => return self.recover(ctx, a, f, false),
+        };
 
         // 4. decide
-        let restart_required = match instance.support_level() {
-            SupportLevel::Full => false,
-            SupportLevel::None => true,
-            SupportLevel::Partial => {
-                match a.step("can_reload", || {
-                    instance.can_reload(&self.limits, &old.input_text, &text)
-                }) {
-                    Ok(can) => !can,
-                    Err(e) => {
-                        return self.recover(ctx, a, Failure::of(Phase::CanReload, &e), false);
-                    }
-                }
-            }
-        };
-        if restart_required {
+        if let Some(reasons) = planned.restart {
             // In a batch a restart-required member fails the batch: nothing
             // of it is kept for the next start.
             if !a.defer_commit {
                 self.pending = Some(new);
                 self.persist_pending(ctx);
             }
-            return Ending::ok(Outcome::RestartRequired, None);
+            return Ending::restart_required(reasons);
+        }
+        if a.prepare_only {
+            // A 0.2.0 dry run: what `prepare` said is the answer.
+            return match effective_of(planned.effective, &new) {
+                Ok(e) => Ending::ok(Outcome::Applied, Some(e)),
+                Err(m) => Ending::failed(
+                    Outcome::Rejected,
+                    Phase::Prepare,
+                    Cause::BadOutput,
+                    host_error(m),
+                ),
+            };
         }
 
         // 5. reload, retrying transient failures and one timeout. The
@@ -802,11 +826,19 @@ impl ComponentState {
         // old configuration after a timeout do not use it up.
         let mut timeout_retried = false;
         let mut tries = 0;
+        let mut prepared = Some(planned.effective);
         let output = loop {
             let instance = self.instance.as_mut().expect("instance is present");
-            match a.step("reload", || {
-                instance.reload(&self.limits, Some(&old.input_text), &text)
-            }) {
+            // A 0.2.0 retry prepares again first: `apply` comes only right
+            // after a successful `prepare` on the same instance.
+            match make_it_so(
+                &self.limits,
+                a,
+                instance,
+                Some(&old.input_text),
+                &text,
+                prepared.take(),
+            ) {
                 Ok(output) => break output,
                 Err(e) if tries < self.limits.max_retries && e.is_transient() => {
                     tries += 1;
@@ -863,6 +895,7 @@ impl ComponentState {
             at: SystemTime::now(),
             source,
             defer_commit: false,
+            prepare_only: false,
             ready: None,
             old_text: self.committed.as_ref().map(|c| c.input_text.clone()),
             new_text: None,
@@ -1020,12 +1053,188 @@ fn prepare_load(
     new: &Arc<Value>,
     text: &str,
 ) -> Result<Arc<Value>, Failure> {
-    a.step("validate", || instance.validate(limits, text))
-        .map_err(|e| Failure::of(Phase::Validate, &e))?;
-    let output = a
-        .step("reload", || instance.reload(limits, None, text))
+    let planned = check_and_plan(limits, a, instance, None, (new, text))?;
+    let output = make_it_so(limits, a, instance, None, text, Some(planned.effective))
         .map_err(|e| Failure::of(Phase::Reload, &e))?;
     effective_of(output, new).map_err(|m| Failure::host(Phase::Reload, Cause::BadOutput, m))
+}
+
+/// What checking a configuration found: a restart and why, or none; and
+/// the effective configuration a 0.2.0 `prepare` gave.
+struct Planned {
+    restart: Option<Vec<RestartReason>>,
+    effective: Option<String>,
+}
+
+/// Checks `new` and plans how it replaces `old` (none at a first load),
+/// with no effect: 0.1.0 `validate`, then `can-reload` when the support
+/// level is partial (and, when it refuses, `can-reload` per changed field to
+/// name them); 0.2.0 `prepare`, whose plan names the fields itself.
+fn check_and_plan(
+    limits: &Limits,
+    a: &mut Attempt,
+    instance: &mut HandlerInstance,
+    old: Option<(&Value, &str)>,
+    (new, text): (&Value, &str),
+) -> Result<Planned, Failure> {
+    let level = instance.support_level();
+    match instance.contract() {
+        Contract::V0_1 => {
+            a.step("validate", || instance.validate(limits, text))
+                .map_err(|e| Failure::of(Phase::Validate, &e))?;
+            let Some((old, old_text)) = old else {
+                return Ok(Planned {
+                    restart: None,
+                    effective: None,
+                });
+            };
+            let restart = match level {
+                SupportLevel::Full => None,
+                SupportLevel::None => Some(changed_fields(old, new, SUPPORT_NONE)),
+                SupportLevel::Partial => {
+                    let can = a
+                        .step("can_reload", || instance.can_reload(limits, old_text, text))
+                        .map_err(|e| Failure::of(Phase::CanReload, &e))?;
+                    (!can).then(|| probe_fields(limits, a, instance, old, old_text, new))
+                }
+            };
+            Ok(Planned {
+                restart,
+                effective: None,
+            })
+        }
+        Contract::V0_2 => {
+            let prepared = a
+                .step("prepare", || {
+                    instance.prepare(limits, old.map(|(_, t)| t), text)
+                })
+                .map_err(|e| Failure::of(Phase::Prepare, &e))?;
+            let restart = match (old, prepared.plan) {
+                // A first load takes effect however it would be planned.
+                (None, _) => None,
+                (Some(_), Plan::Restart(reasons)) => Some(reasons),
+                (Some((old, _)), Plan::InPlace) if level == SupportLevel::None => {
+                    Some(changed_fields(old, new, SUPPORT_NONE))
+                }
+                (Some(_), Plan::InPlace) => None,
+            };
+            Ok(Planned {
+                restart,
+                effective: prepared.effective,
+            })
+        }
+    }
+}
+
+/// Makes `text` the configuration in force in the handler: 0.1.0 `reload`
+/// (its output is the effective configuration); 0.2.0 `apply`, after
+/// `prepare` again unless `prepared` holds what the last `prepare` on this
+/// instance gave (the effective configuration is `prepare`'s).
+fn make_it_so(
+    limits: &Limits,
+    a: &mut Attempt,
+    instance: &mut HandlerInstance,
+    old: Option<&str>,
+    text: &str,
+    prepared: Option<Option<String>>,
+) -> Result<Option<String>, CallFailure> {
+    match instance.contract() {
+        Contract::V0_1 => a.step("reload", || instance.reload(limits, old, text)),
+        Contract::V0_2 => {
+            let effective = match prepared {
+                Some(effective) => effective,
+                None => {
+                    a.step("prepare", || instance.prepare(limits, old, text))?
+                        .effective
+                }
+            };
+            a.step("apply", || instance.apply(limits, old, text))?;
+            Ok(effective)
+        }
+    }
+}
+
+const SUPPORT_NONE: &str = "the handler's support level is none: every change needs a restart";
+
+/// The top-level keys whose values differ between two objects.
+fn changed_keys<'v>(
+    o: &'v serde_json::Map<String, Value>,
+    n: &'v serde_json::Map<String, Value>,
+) -> std::collections::BTreeSet<&'v String> {
+    o.keys()
+        .chain(n.keys())
+        .filter(|k| o.get(*k) != n.get(*k))
+        .collect()
+}
+
+fn reason(field: String, reason: &str) -> RestartReason {
+    RestartReason {
+        field,
+        reason: reason.to_owned(),
+    }
+}
+
+/// The top-level fields that differ between `old` and `new`, each with
+/// `why` (the whole configuration when either is not an object).
+fn changed_fields(old: &Value, new: &Value, why: &str) -> Vec<RestartReason> {
+    let keys = match (old, new) {
+        (Value::Object(o), Value::Object(n)) => changed_keys(o, n),
+        _ => Default::default(),
+    };
+    if keys.is_empty() {
+        return vec![reason(String::new(), why)];
+    }
+    keys.into_iter()
+        .map(|k| reason(crate::diff::pointer_token(k), why))
+        .collect()
+}
+
+/// Most fields a 0.1.0 handler's `can-reload` is asked about one by one.
+const MAX_PROBED_FIELDS: usize = 16;
+
+/// A 0.1.0 handler refused to reload `old` → `new` in place but cannot say
+/// why: ask `can-reload(old, old with one top-level field as in new)` for
+/// each changed field, and name those it refuses alone. When none is refused
+/// alone (the fields only need a restart together), when there are more
+/// than [`MAX_PROBED_FIELDS`], or when a probe fails, every changed field is
+/// named.
+fn probe_fields(
+    limits: &Limits,
+    a: &mut Attempt,
+    instance: &mut HandlerInstance,
+    old: &Value,
+    old_text: &str,
+    new: &Value,
+) -> Vec<RestartReason> {
+    const TOGETHER: &str = "can-reload refuses the changes together, none alone (a 0.1.0 \
+                            handler gives no reason)";
+    const ALONE: &str = "can-reload refuses this change alone (found by the host, field by \
+                         field: a 0.1.0 handler gives no reason)";
+    let all = changed_fields(old, new, TOGETHER);
+    let (Value::Object(o), Value::Object(n)) = (old, new) else {
+        return all;
+    };
+    let keys = changed_keys(o, n);
+    if keys.len() > MAX_PROBED_FIELDS {
+        return all;
+    }
+    let mut refused = Vec::new();
+    for key in keys {
+        let mut candidate = o.clone();
+        match n.get(key) {
+            Some(v) => candidate.insert(key.clone(), v.clone()),
+            None => candidate.remove(key),
+        };
+        let candidate = Value::Object(candidate).to_string();
+        match a.step("can_reload", || {
+            instance.can_reload(limits, old_text, &candidate)
+        }) {
+            Ok(true) => {}
+            Ok(false) => refused.push(reason(crate::diff::pointer_token(key), ALONE)),
+            Err(_) => return all,
+        }
+    }
+    if refused.is_empty() { all } else { refused }
 }
 
 /// The effective configuration: the handler's output when it gave one.
@@ -1078,10 +1287,18 @@ impl ComponentState {
             .expect("components are added with a configuration in force");
         let mut a = self.attempt(req.source);
         a.defer_commit = true;
+        // A 0.2.0 handler's `prepare` takes the old configuration as an
+        // argument and has no effect: a fresh instance and `prepare` alone
+        // answer. A 0.1.0 handler is brought to the configuration in force
+        // first, then reloads.
+        a.prepare_only = self.handler.contract() == Contract::V0_2;
         let warm = self.fresh_instance(ctx, &mut a).and_then(|()| {
+            if a.prepare_only {
+                return Ok(());
+            }
             let instance = self.instance.as_mut().expect("fresh instance");
             a.step("reload", || {
-                instance.reload(&self.limits, None, &committed.input_text)
+                instance.load(&self.limits, &committed.input_text)
             })
             .map(drop)
         });

@@ -33,7 +33,27 @@ const HANDLERS: &[(&str, &str, &str)] = &[
         "CHAOS",
         "misbehaves on request (fails, spins, traps, exhausts memory, ...) to test the host (support level `full`)",
     ),
+    (
+        "logging-v2",
+        "LOGGING_V2",
+        "the `logging` handler on contract 0.2, written with the handler SDK: same behaviour as `logging` (support level `full`)",
+    ),
+    (
+        "plugin-v2",
+        "PLUGIN_V2",
+        "the `plugin` handler on contract 0.2, plain serde on the handler SDK; turning it on or off needs a restart (support level `partial`)",
+    ),
+    (
+        "quickstart",
+        "QUICKSTART",
+        "the quick start's strict logging handler on contract 0.2 and the handler SDK; changing `json` needs a restart (support level `partial`)",
+    ),
 ];
+
+/// Workspace members of `handlers/` that are not handlers but that handlers
+/// build on (the contract 0.2 SDK), and the files of theirs to watch besides
+/// the sources that dep-info names.
+const LIBRARIES: &[(&str, &[&str])] = &[("sdk", &["Cargo.toml", "wit/handler.wit"])];
 
 /// Environment variables of the outer build that must not reach the nested one.
 fn is_leaky(key: &OsStr) -> bool {
@@ -79,6 +99,9 @@ fn main() {
     ];
     for (member, _, _) in HANDLERS {
         watched.push(handlers.join(member).join("Cargo.toml"));
+    }
+    for (member, files) in LIBRARIES {
+        watched.extend(files.iter().map(|file| handlers.join(member).join(file)));
     }
     watched.extend(dep_info_sources(&release));
     watched.sort();

@@ -8,7 +8,7 @@ use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::{self, LogLevel};
+use super::bindings::{LogLevel, v1, v2};
 use super::output::CapturedOutput;
 use crate::settings::Limits;
 use crate::text::cut_at_char_boundary;
@@ -115,10 +115,26 @@ impl WasiView for HostState {
     }
 }
 
-impl bindings::hotreload::handler::types::Host for HostState {}
+impl v1::hotreload::handler::types::Host for HostState {}
 
-impl bindings::hotreload::handler::host::Host for HostState {
+impl v1::hotreload::handler::host::Host for HostState {
     fn log(&mut self, level: LogLevel, message: String) {
+        self.log.write(level, message);
+    }
+}
+
+impl v2::hotreload::handler::types::Host for HostState {}
+
+impl v2::hotreload::handler::host::Host for HostState {
+    fn log(&mut self, level: v2::hotreload::handler::host::LogLevel, message: String) {
+        use v2::hotreload::handler::host::LogLevel as L;
+        let level = match level {
+            L::Trace => LogLevel::Trace,
+            L::Debug => LogLevel::Debug,
+            L::Info => LogLevel::Info,
+            L::Warn => LogLevel::Warn,
+            L::Error => LogLevel::Error,
+        };
         self.log.write(level, message);
     }
 }

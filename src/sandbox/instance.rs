@@ -5,9 +5,11 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use super::bindings::{self, Handler};
-use super::{CompiledHandler, HostState, Sandbox};
-use crate::outcome::{Cause, HandlerFailure, SupportLevel};
+use super::bindings::{v1, v2};
+use super::{CompiledHandler, HostState, Pre, Sandbox};
+use crate::outcome::{
+    Cause, Contract, HandlerFailure, Plan, Prepared, RestartReason, SupportLevel,
+};
 use crate::settings::Limits;
 use crate::text::cut_at_char_boundary;
 
@@ -60,13 +62,27 @@ pub(crate) struct CallReport<T> {
 /// refuses to enter it again, and so do we.
 pub(crate) struct HandlerInstance {
     store: Store<HostState>,
-    bindings: Handler,
+    bindings: Exports,
     sandbox: Sandbox,
     support: SupportLevel,
     poisoned: bool,
 }
 
+/// The exports of a live instance, of either contract.
+enum Exports {
+    V1(v1::Handler),
+    V2(v2::Handler),
+}
+
 impl CompiledHandler {
+    /// The contract the handler implements.
+    pub(crate) fn contract(&self) -> Contract {
+        match self.pre {
+            Pre::V1(_) => Contract::V0_1,
+            Pre::V2(_) => Contract::V0_2,
+        }
+    }
+
     /// Creates a fresh instance and asks its support level, both under the
     /// validation deadline.
     pub(crate) fn instantiate(
@@ -90,7 +106,10 @@ impl CompiledHandler {
             });
         }
         arm(&mut store, sandbox, limits.fuel, limits.validation_timeout);
-        let instantiated = self.pre.instantiate(&mut store);
+        let instantiated = match &self.pre {
+            Pre::V1(pre) => pre.instantiate(&mut store).map(Exports::V1),
+            Pre::V2(pre) => pre.instantiate(&mut store).map(Exports::V2),
+        };
         disarm(&mut store, sandbox);
         let bindings = match instantiated {
             Ok(b) => b,
@@ -114,17 +133,22 @@ impl CompiledHandler {
             poisoned: false,
         };
         let first = instance.fuel_spent_so_far(limits.fuel);
-        let report = instance.call(limits, limits.validation_timeout, |b, s| {
-            b.call_support_level(s)
+        let report = instance.call(limits, limits.validation_timeout, |b, s| match b {
+            Exports::V1(b) => b.call_support_level(s).map(|l| match l {
+                v1::SupportLevel::Full => SupportLevel::Full,
+                v1::SupportLevel::Partial => SupportLevel::Partial,
+                v1::SupportLevel::None => SupportLevel::None,
+            }),
+            Exports::V2(b) => b.call_support_level(s).map(|l| match l {
+                v2::SupportLevel::Full => SupportLevel::Full,
+                v2::SupportLevel::Partial => SupportLevel::Partial,
+                v2::SupportLevel::None => SupportLevel::None,
+            }),
         });
         let fuel = first + report.fuel;
         match report.result {
             Ok(level) => {
-                instance.support = match level {
-                    bindings::SupportLevel::Full => SupportLevel::Full,
-                    bindings::SupportLevel::Partial => SupportLevel::Partial,
-                    bindings::SupportLevel::None => SupportLevel::None,
-                };
+                instance.support = level;
                 CallReport {
                     result: Ok(instance),
                     fuel,
@@ -238,12 +262,58 @@ fn bounded(mut text: String) -> String {
     text
 }
 
-fn failure(f: bindings::Failure) -> CallFailure {
+/// A handler's `failure` record of either contract.
+struct RawFailure {
+    message: String,
+    field: Option<String>,
+    transient: bool,
+}
+
+impl From<v1::Failure> for RawFailure {
+    fn from(f: v1::Failure) -> Self {
+        RawFailure {
+            message: f.message,
+            field: f.field,
+            transient: f.transient,
+        }
+    }
+}
+
+impl From<v2::Failure> for RawFailure {
+    fn from(f: v2::Failure) -> Self {
+        RawFailure {
+            message: f.message,
+            field: f.field,
+            transient: f.transient,
+        }
+    }
+}
+
+fn failure(f: RawFailure) -> CallFailure {
     let mut r = bound_failure(f.message, f.field);
     if let CallFailure::Refused(h) = &mut r {
         h.transient = f.transient;
     }
     r
+}
+
+/// Restart reasons kept from one plan, and the bytes of each text.
+const MAX_RESTART_REASONS: usize = 64;
+
+fn plan_of(plan: v2::Plan) -> Plan {
+    match plan {
+        v2::Plan::InPlace => Plan::InPlace,
+        v2::Plan::Restart(reasons) => Plan::Restart(
+            reasons
+                .into_iter()
+                .take(MAX_RESTART_REASONS)
+                .map(|r| RestartReason {
+                    field: bounded(r.field),
+                    reason: bounded(r.reason),
+                })
+                .collect(),
+        ),
+    }
 }
 
 /// A `reload`'s effective configuration, refused as bad output when it is
@@ -291,7 +361,7 @@ impl HandlerInstance {
         &mut self,
         limits: &Limits,
         timeout: Duration,
-        f: impl FnOnce(&Handler, &mut Store<HostState>) -> wasmtime::Result<T>,
+        f: impl FnOnce(&Exports, &mut Store<HostState>) -> wasmtime::Result<T>,
     ) -> CallReport<T> {
         if self.poisoned {
             return CallReport {
@@ -340,28 +410,69 @@ impl HandlerInstance {
         }
     }
 
+    /// The contract of the instance's handler.
+    pub(crate) fn contract(&self) -> Contract {
+        match self.bindings {
+            Exports::V1(_) => Contract::V0_1,
+            Exports::V2(_) => Contract::V0_2,
+        }
+    }
+
+    /// A call of an export the instance's contract lacks: the host's
+    /// mistake, reported without entering the instance.
+    fn lacks<T>(&self, export: &str) -> CallReport<T> {
+        CallReport {
+            result: Err(CallFailure::Fault {
+                cause: Cause::Trap,
+                message: format!(
+                    "a {} handler has no `{export}` export",
+                    self.contract().version()
+                ),
+            }),
+            fuel: 0,
+        }
+    }
+
+    /// 0.1.0's `validate`.
     pub(crate) fn validate(&mut self, limits: &Limits, config: &str) -> CallReport<()> {
-        let r = self.call(limits, limits.validation_timeout, |b, s| {
-            b.call_validate(s, config)
+        if self.contract() != Contract::V0_1 {
+            return self.lacks("validate");
+        }
+        let r = self.call(limits, limits.validation_timeout, |b, s| match b {
+            Exports::V1(b) => b
+                .call_validate(s, config)
+                .map(|r| r.map_err(RawFailure::from)),
+            Exports::V2(_) => unreachable!("checked above"),
         });
         flatten(r)
     }
 
+    /// 0.1.0's `can-reload`.
     pub(crate) fn can_reload(&mut self, limits: &Limits, old: &str, new: &str) -> CallReport<bool> {
-        self.call(limits, limits.validation_timeout, |b, s| {
-            b.call_can_reload(s, old, new)
+        if self.contract() != Contract::V0_1 {
+            return self.lacks("can-reload");
+        }
+        self.call(limits, limits.validation_timeout, |b, s| match b {
+            Exports::V1(b) => b.call_can_reload(s, old, new),
+            Exports::V2(_) => unreachable!("checked above"),
         })
     }
 
-    /// `reload`, with its output checked against the output bound.
+    /// 0.1.0's `reload`, with its output checked against the output bound.
     pub(crate) fn reload(
         &mut self,
         limits: &Limits,
         old: Option<&str>,
         new: &str,
     ) -> CallReport<Option<String>> {
-        let r = self.call(limits, limits.reload_timeout, |b, s| {
-            b.call_reload(s, old, new)
+        if self.contract() != Contract::V0_1 {
+            return self.lacks("reload");
+        }
+        let r = self.call(limits, limits.reload_timeout, |b, s| match b {
+            Exports::V1(b) => b
+                .call_reload(s, old, new)
+                .map(|r| r.map_err(RawFailure::from)),
+            Exports::V2(_) => unreachable!("checked above"),
         });
         let r = flatten(r);
         CallReport {
@@ -372,15 +483,95 @@ impl HandlerInstance {
         }
     }
 
+    /// 0.2.0's `prepare`, under the validation deadline, its effective
+    /// configuration checked against the output bound.
+    pub(crate) fn prepare(
+        &mut self,
+        limits: &Limits,
+        old: Option<&str>,
+        new: &str,
+    ) -> CallReport<Prepared> {
+        if self.contract() != Contract::V0_2 {
+            return self.lacks("prepare");
+        }
+        let r = self.call(limits, limits.validation_timeout, |b, s| match b {
+            Exports::V2(b) => b
+                .call_prepare(s, old, new)
+                .map(|r| r.map_err(RawFailure::from)),
+            Exports::V1(_) => unreachable!("checked above"),
+        });
+        let r = flatten(r);
+        CallReport {
+            result: r.result.and_then(|p| {
+                Ok(Prepared {
+                    plan: plan_of(p.plan),
+                    effective: bound_output(p.effective, limits.output_bytes)?,
+                })
+            }),
+            fuel: r.fuel,
+        }
+    }
+
+    /// 0.2.0's `apply`, under the reload deadline.
+    pub(crate) fn apply(
+        &mut self,
+        limits: &Limits,
+        old: Option<&str>,
+        new: &str,
+    ) -> CallReport<()> {
+        if self.contract() != Contract::V0_2 {
+            return self.lacks("apply");
+        }
+        let r = self.call(limits, limits.reload_timeout, |b, s| match b {
+            Exports::V2(b) => b
+                .call_apply(s, old, new)
+                .map(|r| r.map_err(RawFailure::from)),
+            Exports::V1(_) => unreachable!("checked above"),
+        });
+        flatten(r)
+    }
+
+    /// A first load of `config` in this instance: 0.1.0's `reload(none,
+    /// config)`; 0.2.0's `prepare(none, config)` then `apply(none, config)`.
+    /// Gives the effective configuration the handler returned, if any.
+    pub(crate) fn load(&mut self, limits: &Limits, config: &str) -> CallReport<Option<String>> {
+        match self.contract() {
+            Contract::V0_1 => self.reload(limits, None, config),
+            Contract::V0_2 => {
+                let prepared = self.prepare(limits, None, config);
+                let effective = match prepared.result {
+                    Ok(p) => p.effective,
+                    Err(e) => {
+                        return CallReport {
+                            result: Err(e),
+                            fuel: prepared.fuel,
+                        };
+                    }
+                };
+                let applied = self.apply(limits, None, config);
+                CallReport {
+                    result: applied.result.map(|()| effective),
+                    fuel: prepared.fuel + applied.fuel,
+                }
+            }
+        }
+    }
+
+    /// `rollback`, of either contract.
     pub(crate) fn rollback(&mut self, limits: &Limits, config: &str) -> CallReport<()> {
-        let r = self.call(limits, limits.reload_timeout, |b, s| {
-            b.call_rollback(s, config)
+        let r = self.call(limits, limits.reload_timeout, |b, s| match b {
+            Exports::V1(b) => b
+                .call_rollback(s, config)
+                .map(|r| r.map_err(RawFailure::from)),
+            Exports::V2(b) => b
+                .call_rollback(s, config)
+                .map(|r| r.map_err(RawFailure::from)),
         });
         flatten(r)
     }
 }
 
-fn flatten<T>(r: CallReport<Result<T, bindings::Failure>>) -> CallReport<T> {
+fn flatten<T>(r: CallReport<Result<T, RawFailure>>) -> CallReport<T> {
     CallReport {
         result: match r.result {
             Ok(Ok(v)) => Ok(v),

@@ -78,11 +78,17 @@ pub(crate) struct SandboxConfig {
 
 /// A handler compiled and linked once, ready to be instantiated many times.
 pub(crate) struct CompiledHandler {
-    pre: bindings::HandlerPre<HostState>,
+    pre: Pre,
     /// SHA-256 of the handler's bytes, hex.
     pub(crate) hash: String,
     /// The handler's bytes, kept so a commit can store them by hash.
     pub(crate) wasm: Arc<[u8]>,
+}
+
+/// The pre-linked exports of either contract.
+enum Pre {
+    V1(bindings::v1::HandlerPre<HostState>),
+    V2(bindings::v2::HandlerPre<HostState>),
 }
 
 /// A handler compiled but not yet linked.
@@ -145,8 +151,10 @@ impl Sandbox {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| Error::Engine(format!("linking WASI: {e:#}")))?;
-        bindings::Handler::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
-            .map_err(|e| Error::Engine(format!("linking the host interface: {e:#}")))?;
+        bindings::v1::Handler::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| Error::Engine(format!("linking the host interface 0.1.0: {e:#}")))?;
+        bindings::v2::Handler::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| Error::Engine(format!("linking the host interface 0.2.0: {e:#}")))?;
 
         let watchdog = if options.epoch_interruption {
             Some(Watchdog::start(&engine).map_err(|e| Error::Engine(e.to_string()))?)
@@ -201,7 +209,8 @@ impl Sandbox {
     }
 
     /// Links a loaded handler against the host: WASI 0.2 and the host
-    /// interface, and the world's exports.
+    /// interface, and the world's exports, of contract 0.1.0 or 0.2.0
+    /// (told from the exports).
     pub(crate) fn link(&self, loaded: LoadedHandler) -> Result<CompiledHandler, String> {
         let LoadedHandler {
             component,
@@ -211,12 +220,21 @@ impl Sandbox {
         let instance_pre = self.inner.linker.instantiate_pre(&component).map_err(|e| {
             format!(
                 "it imports something this host does not provide ({e:#}); a handler may import only \
-                 hotreload:handler/host@0.1.0 and WASI 0.2 interfaces"
+                 hotreload:handler/host (0.1.0 or 0.2.0) and WASI 0.2 interfaces"
             )
         })?;
-        let pre = bindings::HandlerPre::new(instance_pre).map_err(|e| {
-            format!("it does not export the world hotreload:handler/handler@0.1.0 ({e:#})")
-        })?;
+        let pre = match bindings::v2::HandlerPre::new(instance_pre.clone()) {
+            Ok(pre) => Pre::V2(pre),
+            Err(e2) => match bindings::v1::HandlerPre::new(instance_pre) {
+                Ok(pre) => Pre::V1(pre),
+                Err(e1) => {
+                    return Err(format!(
+                        "it exports neither the world hotreload:handler/handler@0.1.0 ({e1:#}) \
+                         nor hotreload:handler/handler@0.2.0 ({e2:#})"
+                    ));
+                }
+            },
+        };
         Ok(CompiledHandler { pre, hash, wasm })
     }
 

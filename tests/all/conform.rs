@@ -1,6 +1,7 @@
 //! The conformance kit on handlers that pass and handlers that do not.
 
-const IMPORTS_CHECK: &str = "exports hotreload:handler/handler@0.1.0 and imports nothing else";
+const IMPORTS_CHECK: &str =
+    "exports hotreload:handler/handler (0.1.0 or 0.2.0) and imports nothing else";
 
 fn failed(report: &hotreload::conform::ConformReport) -> Vec<String> {
     report
@@ -141,8 +142,8 @@ fn a_handler_importing_something_else_fails_and_is_named() -> anyhow::Result<()>
     assert_eq!(
         check.detail,
         "imports evil:net/sockets, wasi:cli/environment@0.3.0: a handler may import only \
-         hotreload:handler/host@0.1.0 (and the world's hotreload:handler/types@0.1.0) and WASI \
-         0.2 interfaces (wasi:*@0.2.x); besides, it imports hotreload:handler/types@0.1.0"
+         hotreload:handler/host (and the world's hotreload:handler/types), 0.1.0 or 0.2.0, and \
+         WASI 0.2 interfaces (wasi:*@0.2.x); besides, it imports hotreload:handler/types@0.1.0"
     );
 
     // A foreign interface with a function: the host refuses to load it,
@@ -162,7 +163,8 @@ fn a_handler_importing_something_else_fails_and_is_named() -> anyhow::Result<()>
     assert!(!check.passed);
     assert!(
         check.detail.starts_with(
-            "imports evil:net/sockets: a handler may import only hotreload:handler/host@0.1.0"
+            "imports evil:net/sockets: a handler may import only hotreload:handler/host (and the \
+             world's hotreload:handler/types), 0.1.0 or 0.2.0,"
         ),
         "{}",
         check.detail
@@ -209,7 +211,7 @@ fn a_component_of_another_world_fails_the_first_check() -> anyhow::Result<()> {
             .starts_with("imports nothing, but the host cannot load it")
             && check
                 .detail
-                .contains("does not export the world hotreload:handler/handler@0.1.0"),
+                .contains("exports neither the world hotreload:handler/handler@0.1.0"),
         "{}",
         check.detail
     );

@@ -54,7 +54,8 @@ async fn component_of_another_world_is_refused() {
     .unwrap();
     let reason = load_error(other).await;
     assert!(
-        reason.contains("does not export the world hotreload:handler/handler@0.1.0"),
+        reason.contains("exports neither the world hotreload:handler/handler@0.1.0")
+            && reason.contains("nor hotreload:handler/handler@0.2.0"),
         "{reason}"
     );
 }

@@ -5,6 +5,7 @@ mod cache;
 mod capacity;
 mod conform;
 mod contract;
+mod contract_v2;
 mod daemon;
 mod dry_run;
 mod embedder;

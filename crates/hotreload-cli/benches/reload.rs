@@ -57,6 +57,10 @@ fn transactions(c: &mut Criterion) {
         &rt,
     ));
     g.bench_function("4_whole_fresh_instance", |b| b.iter(|| fresh.step()));
+    let mut warm_v2 = Alternating::new(bench::runtime_with_logging_v2(Settings::default(), &rt));
+    g.bench_function("3_whole_warm_contract_0_2", |b| b.iter(|| warm_v2.step()));
+    let mut native = bench::NativeV2::new();
+    g.bench_function("5_native_floor_contract_0_2", |b| b.iter(|| native.step()));
     g.finish();
 }
 

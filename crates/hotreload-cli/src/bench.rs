@@ -37,6 +37,80 @@ pub fn native_validate_and_normalise(config: &str) -> Result<String, String> {
         .map_err(|r| r.message)
 }
 
+/// Contract 0.2's floor: the logging handler on the SDK
+/// (`handlers/logging-v2`, the code the bundled `LOGGING_V2` component is
+/// built from) compiled natively, doing what the host asks of it in a
+/// reload — `prepare` then `apply` — on the same texts, alternating.
+pub struct NativeV2 {
+    runner: hotreload_handler::Runner<logging_v2::Logging>,
+    configs: [String; 2],
+    next: usize,
+}
+
+impl Default for NativeV2 {
+    fn default() -> Self {
+        NativeV2::new()
+    }
+}
+
+impl NativeV2 {
+    /// A runner with the 1 KiB configuration in force.
+    ///
+    /// # Panics
+    /// If the handler refuses the benchmark configuration.
+    pub fn new() -> NativeV2 {
+        let mut runner = hotreload_handler::Runner::new();
+        runner.prepare(None, CONFIG_1K).expect("valid");
+        runner.apply(None, CONFIG_1K).expect("applies");
+        NativeV2 {
+            runner,
+            configs: [CONFIG_1K.to_owned(), config_1k_other()],
+            next: 0,
+        }
+    }
+
+    /// One reload's worth of handler work: `prepare(old, new)`, `apply(old, new)`.
+    ///
+    /// # Panics
+    /// If either refuses.
+    pub fn step(&mut self) {
+        let old = &self.configs[self.next];
+        self.next ^= 1;
+        let new = &self.configs[self.next];
+        let p = self.runner.prepare(Some(old), new).expect("valid");
+        std::hint::black_box(p);
+        self.runner.apply(Some(old), new).expect("applies");
+    }
+}
+
+/// A runtime holding the logging component, on contract 0.2 (the SDK
+/// build), on the 1 KiB configuration.
+///
+/// # Panics
+/// If the component cannot be added (a build problem).
+pub fn runtime_with_logging_v2(settings: Settings, async_rt: &tokio::runtime::Runtime) -> Runtime {
+    let runtime = Runtime::new(settings).expect("runtime");
+    async_rt
+        .block_on(runtime.add_component(ComponentSpec::new(
+            "logging",
+            hotreload_handlers::LOGGING_V2,
+            CONFIG_1K,
+        )))
+        .expect("logging loads");
+    runtime
+}
+
+/// A probe of the 0.2 logging handler with a warm instance.
+///
+/// # Panics
+/// If the bundled handler does not load (a build problem).
+pub fn warm_probe_v2(options: SandboxOptions) -> Probe {
+    let mut probe = Probe::new(hotreload_handlers::LOGGING_V2, Limits::default(), options)
+        .expect("the bundled logging-v2 handler loads");
+    probe.instantiate().result.expect("instantiates");
+    probe
+}
+
 /// A probe of the logging handler with a warm instance.
 ///
 /// # Panics

@@ -13,6 +13,25 @@ use serde_json::{Value, json};
 
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
+    /// Time this handler (contract 0.1.0 or 0.2.0) on your own
+    /// configurations, `--old` and `--new`, instead of the bundled
+    /// workloads: compiling, a fresh instance, each phase and the whole
+    /// transaction, with median, p99 and fuel.
+    handler: Option<PathBuf>,
+    /// With HANDLER: the configuration reloaded from (JSON, TOML or YAML by
+    /// its extension).
+    #[arg(long, requires = "handler")]
+    old: Option<PathBuf>,
+    /// With HANDLER: the configuration reloaded to; the benchmark goes
+    /// from --old to --new and back.
+    #[arg(long, requires = "handler")]
+    new: Option<PathBuf>,
+    /// With HANDLER: fuel per call (default: the runtime's default).
+    #[arg(long, requires = "handler")]
+    fuel: Option<u64>,
+    /// With HANDLER: the deadline of every call, in milliseconds.
+    #[arg(long, requires = "handler")]
+    timeout_ms: Option<u64>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -71,6 +90,18 @@ impl Report {
         });
     }
 
+    /// A row whose ratio is to `floor_ns` (another contract's floor).
+    fn add_vs(&mut self, name: &str, s: Summary, floor_ns: f64, note: impl Into<String>) {
+        self.rows.push(Row {
+            name: name.into(),
+            median_ns: s.median_ns,
+            p99_ns: s.p99_ns,
+            samples: s.samples,
+            ratio_to_native: (floor_ns > 0.0).then(|| s.median_ns / floor_ns),
+            note: note.into(),
+        });
+    }
+
     fn median(&self, name: &str) -> f64 {
         self.rows
             .iter()
@@ -79,7 +110,7 @@ impl Report {
     }
 }
 
-fn fmt_ns(ns: f64) -> String {
+pub(crate) fn fmt_ns(ns: f64) -> String {
     if ns >= 1e6 {
         format!("{:.2} ms", ns / 1e6)
     } else if ns >= 1e3 {
@@ -90,6 +121,24 @@ fn fmt_ns(ns: f64) -> String {
 }
 
 pub(crate) fn run(args: BenchArgs) -> std::process::ExitCode {
+    if let Some(handler) = &args.handler {
+        let (old, new) = match super::handler_bench::paths(&args.old, &args.new) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return std::process::ExitCode::from(2);
+            }
+        };
+        return super::handler_bench::run(super::handler_bench::HandlerBench {
+            handler,
+            old: &old,
+            new: &new,
+            fuel: args.fuel,
+            timeout_ms: args.timeout_ms,
+            json: args.json,
+            quick: args.quick,
+        });
+    }
     let (calls, instances, slow) = if args.quick {
         (500, 200, 5)
     } else {
@@ -147,6 +196,51 @@ pub(crate) fn run(args: BenchArgs) -> std::process::ExitCode {
         });
         r.add(name, s, true, "");
     }
+
+    // Contract 0.2: the same workloads with the logging handler on the SDK,
+    // against its own floor (the same code natively, prepare + apply).
+    r.progress("contract 0.2");
+    let mut native = bench::NativeV2::new();
+    let floor_v2 = bench::time(calls / 10, calls, || native.step());
+    r.add_vs(
+        "5 native floor, 0.2 (prepare + apply, Rust SDK)",
+        floor_v2,
+        floor_v2.median_ns,
+        "",
+    );
+    let mut probe = bench::warm_probe_v2(SandboxOptions::default());
+    let s = bench::time(instances / 10, instances, || {
+        probe.instantiate().result.expect("instance");
+    });
+    r.add("1 fresh instance, 0.2 (pre-linked)", s, false, "");
+    probe.load(CONFIG_1K).result.expect("loads");
+    let other = bench::config_1k_other();
+    let mut flip = false;
+    let s = bench::time(calls / 10, calls, || {
+        let (old, new) = if flip {
+            (other.as_str(), CONFIG_1K)
+        } else {
+            (CONFIG_1K, other.as_str())
+        };
+        flip = !flip;
+        probe.prepare(Some(old), new).result.expect("valid");
+        probe.apply(Some(old), new).result.expect("applies");
+    });
+    r.add_vs(
+        "2 prepare + apply, warm, 0.2 (fuel + epoch)",
+        s,
+        floor_v2.median_ns,
+        "",
+    );
+    let mut warm_v2 = Alternating::new(bench::runtime_with_logging_v2(Settings::default(), &rt));
+    let s = bench::time(calls / 10, calls, || warm_v2.step());
+    r.add_vs(
+        "3 whole transaction, warm instance, 0.2",
+        s,
+        floor_v2.median_ns,
+        "target ≤ 1.5× its native floor",
+    );
+    drop(warm_v2);
 
     r.progress("whole transactions");
     let mut warm = Alternating::new(bench::runtime_with_logging(Settings::default(), &rt));
@@ -315,7 +409,7 @@ fn language(
     let inst = bench::time(instances / 10 + 1, instances.max(10), || {
         probe.instantiate().result.expect("instance");
     });
-    let (config, which) = if probe.validate(CONFIG_1K).result.is_ok() {
+    let (config, which) = if probe.check(CONFIG_1K).result.is_ok() {
         (CONFIG_1K, "1 KiB config")
     } else {
         (
@@ -324,7 +418,7 @@ fn language(
         )
     };
     let val = bench::time(calls / 10 + 1, calls.max(10), || {
-        probe.validate(config).result.expect("valid");
+        probe.check(config).result.expect("valid");
     });
     Ok((inst, val, which))
 }

@@ -70,7 +70,18 @@ pub(crate) fn run(args: ConformArgs) -> ExitCode {
                 c.detail
             );
         }
+        for note in &report.notes {
+            println!("NOTE  {note}");
+        }
         if report.loaded {
+            if let Some(contract) = report.contract {
+                println!(
+                    "contract {}; compiled (or loaded from the cache) in {} µs; a fresh instance in {} µs",
+                    contract.version(),
+                    report.compile_micros,
+                    report.instantiate_micros
+                );
+            }
             println!("phase        fuel (of limit)            time (of deadline)");
             for p in &report.phases {
                 println!(

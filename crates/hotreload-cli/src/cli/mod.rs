@@ -6,11 +6,13 @@ mod conform_cmd;
 mod daemon_cmd;
 mod fleet_bench;
 mod fleet_cmd;
+mod handler_bench;
 mod history_cmd;
 mod printer;
 mod replay_cmd;
 mod scenarios;
 mod try_cmd;
+mod wit_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -123,6 +125,12 @@ enum Command {
     /// `--endpoint`): put → first and every node applied, p50/p99, beside
     /// etcd's own put → watch latency.
     FleetBench(fleet_bench::FleetBenchArgs),
+    /// The contract's WIT (`handler.wit`) for a handler of your own:
+    /// to stdout, or into DIR.
+    ///
+    /// Exit status: 0; 2 when DIR/handler.wit cannot be written or a
+    /// different one is there.
+    Wit(wit_cmd::WitArgs),
     /// Run the built-in scenario suite against the bundled handlers.
     Test {
         /// Print each scenario's events as well.
@@ -185,6 +193,7 @@ pub fn run_sync(cli: Cli) -> Result<ExitCode, Box<Cli>> {
     match cli.command {
         Command::Bench(args) => Ok(bench_cmd::run(args)),
         Command::FleetBench(args) => Ok(fleet_bench::run(args)),
+        Command::Wit(args) => Ok(wit_cmd::run(args)),
         Command::Conform(args) => Ok(conform_cmd::run(args)),
         Command::History(args) => Ok(history_cmd::run(args)),
         Command::Replay(args) => Ok(replay_cmd::run(args)),
@@ -208,6 +217,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Fleet(args) => fleet_cmd::run(args).await,
         Command::Bench(_)
         | Command::FleetBench(_)
+        | Command::Wit(_)
         | Command::Conform(_)
         | Command::History(_)
         | Command::Replay(_) => {

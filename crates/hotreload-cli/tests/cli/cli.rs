@@ -149,7 +149,8 @@ fn test_command_passes_every_scenario() {
 }
 
 /// The first check `conform` runs.
-const IMPORTS_CHECK: &str = "exports hotreload:handler/handler@0.1.0 and imports nothing else";
+const IMPORTS_CHECK: &str =
+    "exports hotreload:handler/handler (0.1.0 or 0.2.0) and imports nothing else";
 
 /// `(component (import "evil:net/sockets" (instance)))`: imports an
 /// interface that is neither the world's nor WASI, and exports nothing.
@@ -395,5 +396,150 @@ fn replay_exits_0_when_the_same_1_when_not_2_when_it_cannot() -> Result<()> {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no replay record of event 4242"));
     let out = hotreload(&["replay", dir.path().join("nope").to_str().unwrap(), "1"]);
     assert_eq!(out.status.code(), Some(2));
+    Ok(())
+}
+
+#[test]
+fn wit_gives_each_contract_as_the_repository_carries_it() -> Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let v01 = std::fs::read_to_string(root.join("wit/handler.wit"))?;
+    let v02 = std::fs::read_to_string(root.join("wit/v0.2/handler.wit"))?;
+    assert!(v01.contains("package hotreload:handler@0.1.0;"));
+    assert!(v02.contains("package hotreload:handler@0.2.0;"));
+    // Contract 0.2 by default, on stdout without a directory.
+    let out = hotreload(&["wit"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout)?.trim_end(), v02.trim_end());
+    let out = hotreload(&["wit", "--version", "0.1"]);
+    assert_eq!(String::from_utf8(out.stdout)?.trim_end(), v01.trim_end());
+
+    let dir = tempfile::tempdir()?;
+    let target = dir.path().join("my-handler/wit");
+    let out = hotreload(&["wit", "--version", "0.2", target.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(target.join("handler.wit"))?, v02);
+    // Again: nothing to do. Another version over it: refused, nothing lost.
+    assert!(
+        hotreload(&["wit", "--version", "0.2", target.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let out = hotreload(&["wit", "--version", "0.1", target.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exists and differs"));
+    assert_eq!(std::fs::read_to_string(target.join("handler.wit"))?, v02);
+    let out = hotreload(&["wit", "--version", "0.3"]);
+    assert_eq!(out.status.code(), Some(2));
+    Ok(())
+}
+
+#[test]
+fn bench_times_any_handler_on_its_own_configurations() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let a = dir.path().join("a.json");
+    let b = dir.path().join("b.yaml");
+    std::fs::write(&a, r#"{"level": "info"}"#)?;
+    std::fs::write(&b, "level: debug\nformat: json\n")?;
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+
+    // A 0.2 handler: each of its exports, and the whole transaction.
+    let out = hotreload(&[
+        "bench",
+        hotreload_handlers::LOGGING_V2_PATH,
+        "--old",
+        a,
+        "--new",
+        b,
+        "--quick",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(report["contract"], "0.2.0");
+    assert_eq!(report["support_level"], "full");
+    let rows = report["rows"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "fresh instance (+ support-level)",
+            "prepare, warm",
+            "apply, warm",
+            "whole transaction, warm (applied)"
+        ]
+    );
+    for row in rows {
+        assert_eq!(row["samples"], 200, "{row}");
+        assert!(row["median_ns"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(row["p99_ns"].as_f64() >= row["median_ns"].as_f64(), "{row}");
+        assert!(row["fuel"].as_u64().unwrap() > 0, "{row}");
+    }
+    // A progress line on stderr while it runs.
+    assert!(String::from_utf8_lossy(&out.stderr).contains("measuring prepare, apply"));
+
+    // A 0.1 handler whose change needs a restart: measured, and said.
+    let on = dir.path().join("on.json");
+    let off = dir.path().join("off.json");
+    std::fs::write(&on, r#"{"enabled": true}"#)?;
+    std::fs::write(&off, r#"{"enabled": false}"#)?;
+    let out = hotreload(&[
+        "bench",
+        hotreload_handlers::PLUGIN_PATH,
+        "--old",
+        on.to_str().unwrap(),
+        "--new",
+        off.to_str().unwrap(),
+        "--quick",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout)?;
+    assert!(
+        text.contains("contract 0.1.0, support level partial"),
+        "{text}"
+    );
+    assert!(text.contains("note: can-reload says no"), "{text}");
+    for row in [
+        "validate, warm",
+        "can-reload, warm",
+        "reload, warm",
+        "restart_required",
+    ] {
+        assert!(text.contains(row), "{row} missing: {text}");
+    }
+
+    // A configuration the handler refuses stops it, naming the field.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"level": 42}"#)?;
+    let out = hotreload(&[
+        "bench",
+        hotreload_handlers::LOGGING_V2_PATH,
+        "--old",
+        a,
+        "--new",
+        bad.to_str().unwrap(),
+        "--quick",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("prepare: the handler refused it") && err.contains("(at /level)"),
+        "{err}"
+    );
+    // --new is needed with a handler.
+    let out = hotreload(&["bench", hotreload_handlers::LOGGING_V2_PATH, "--old", a]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs --old A and --new B"));
     Ok(())
 }

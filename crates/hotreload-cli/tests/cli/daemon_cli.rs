@@ -686,3 +686,46 @@ fn a_damaged_revision_database_stops_the_daemon_naming_it() {
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("revisions.db"), "{text}");
 }
+
+/// The README's demo (a copy of examples/demo): a 0.1.0 and a 0.2.0
+/// handler in one daemon; a change that needs a restart says which field
+/// and why.
+#[test]
+fn the_demo_runs_both_contracts_in_one_daemon() -> Result<()> {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo");
+    let dir = tempfile::tempdir()?;
+    std::fs::create_dir(dir.path().join("config"))?;
+    std::fs::copy(
+        demo.join("hotreload.toml"),
+        dir.path().join("hotreload.toml"),
+    )?;
+    for file in ["logging.json", "plugin.yaml"] {
+        std::fs::copy(
+            demo.join("config").join(file),
+            dir.path().join("config").join(file),
+        )?;
+    }
+    let mut cmd = hotreload();
+    cmd.arg("run")
+        .arg(dir.path().join("hotreload.toml"))
+        .args(["--events-format", "text"]);
+    let mut d = Running::start(cmd);
+    assert_eq!(d.next_line(20), "logging Applied v1");
+    assert_eq!(d.next_line(20), "plugin Applied v1");
+    let plugin = dir.path().join("config/plugin.yaml");
+    let text = std::fs::read_to_string(&plugin)?;
+    atomic_write(&plugin, &text.replace("workers: 4", "workers: 8"));
+    assert_eq!(d.next_line(5), "plugin Applied v2");
+    atomic_write(&plugin, &text.replace("enabled: true", "enabled: false"));
+    assert_eq!(
+        d.next_line(5),
+        "plugin RestartRequired v2: /enabled: the plugin registers its routes at start"
+    );
+    let logging = dir.path().join("config/logging.json");
+    let text = std::fs::read_to_string(&logging)?;
+    atomic_write(&logging, &text.replace("\"info\"", "\"debug\""));
+    assert_eq!(d.next_line(5), "logging Applied v2");
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(10), 0);
+    Ok(())
+}

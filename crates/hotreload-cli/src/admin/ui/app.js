@@ -177,6 +177,9 @@ function changeText(ch) {
 function eventText(e) {
   let s = `#${e.id} ${e.component} ${e.kind} ${e.outcome} v${e.version}`;
   if (e.error) s += `: ${e.error.message}` + (e.error.field ? ` at ${e.error.field}` : "");
+  // A restart-required change says, field by field, why.
+  if (e.restart && e.restart.length)
+    s += ": " + e.restart.map((r) => `${r.field || "/"}: ${r.reason}`).join("; ");
   return s;
 }
 
