@@ -208,8 +208,10 @@ pub struct RestartReason {
 
 impl std::fmt::Display for RestartReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // "/" is the pointer of the empty key, so the whole configuration
+        // is said in words.
         let field = if self.field.is_empty() {
-            "/"
+            "(the whole configuration)"
         } else {
             &self.field
         };

@@ -800,6 +800,17 @@ impl ComponentState {
 
         // 4. decide
         if let Some(reasons) = planned.restart {
+            // Naming a 0.1.0 handler's fields asks it more questions; one
+            // that faulted on them leaves no cut-off instance behind.
+            if self.instance.as_ref().is_some_and(|i| i.is_poisoned())
+                && let Err((phase, e)) = self.restore(ctx, a)
+            {
+                tracing::warn!(
+                    component = %self.name,
+                    "replacing the instance after a can-reload probe failed in {phase:?}: {}",
+                    e.message()
+                );
+            }
             // In a batch a restart-required member fails the batch: nothing
             // of it is kept for the next start.
             if !a.defer_commit {
@@ -810,15 +821,8 @@ impl ComponentState {
         }
         if a.prepare_only {
             // A 0.2.0 dry run: what `prepare` said is the answer.
-            return match effective_of(planned.effective, &new) {
-                Ok(e) => Ending::ok(Outcome::Applied, Some(e)),
-                Err(m) => Ending::failed(
-                    Outcome::Rejected,
-                    Phase::Prepare,
-                    Cause::BadOutput,
-                    host_error(m),
-                ),
-            };
+            let effective = planned.effective.unwrap_or_else(|| new.clone());
+            return Ending::ok(Outcome::Applied, Some(effective));
         }
 
         // 5. reload, retrying transient failures and one timeout. The
@@ -863,7 +867,7 @@ impl ComponentState {
                 }
             }
         };
-        let effective = match effective_of(output, &new) {
+        let effective = match output.effective(&new) {
             Ok(e) => e,
             Err(m) => {
                 let failure = Failure::host(Phase::Reload, Cause::BadOutput, m);
@@ -1056,14 +1060,46 @@ fn prepare_load(
     let planned = check_and_plan(limits, a, instance, None, (new, text))?;
     let output = make_it_so(limits, a, instance, None, text, Some(planned.effective))
         .map_err(|e| Failure::of(Phase::Reload, &e))?;
-    effective_of(output, new).map_err(|m| Failure::host(Phase::Reload, Cause::BadOutput, m))
+    output
+        .effective(new)
+        .map_err(|m| Failure::host(Phase::Reload, Cause::BadOutput, m))
+}
+
+/// What making a configuration the one in force gave.
+enum Made {
+    /// 0.1.0: `reload`'s output, the effective configuration as text.
+    Output(Option<String>),
+    /// 0.2.0: the effective configuration `prepare` gave, already read as
+    /// JSON (none: the candidate itself).
+    Prepared(Option<Arc<Value>>),
+}
+
+impl Made {
+    /// The effective configuration, `new` itself when the handler gave none.
+    fn effective(self, new: &Arc<Value>) -> Result<Arc<Value>, String> {
+        match self {
+            Made::Output(output) => effective_of(output, new),
+            Made::Prepared(effective) => Ok(effective.unwrap_or_else(|| new.clone())),
+        }
+    }
+}
+
+/// A 0.2.0 `prepare`'s effective configuration, read as JSON before
+/// anything is applied.
+fn prepared_effective(text: Option<String>) -> Result<Option<Arc<Value>>, String> {
+    text.map(|t| {
+        serde_json::from_str::<Value>(&t)
+            .map(Arc::new)
+            .map_err(|e| format!("the effective configuration is not JSON: {e}"))
+    })
+    .transpose()
 }
 
 /// What checking a configuration found: a restart and why, or none; and
-/// the effective configuration a 0.2.0 `prepare` gave.
+/// the effective configuration a 0.2.0 `prepare` gave, read as JSON.
 struct Planned {
     restart: Option<Vec<RestartReason>>,
-    effective: Option<String>,
+    effective: Option<Arc<Value>>,
 }
 
 /// Checks `new` and plans how it replaces `old` (none at a first load),
@@ -1109,19 +1145,21 @@ fn check_and_plan(
                     instance.prepare(limits, old.map(|(_, t)| t), text)
                 })
                 .map_err(|e| Failure::of(Phase::Prepare, &e))?;
+            let effective = prepared_effective(prepared.effective)
+                .map_err(|m| Failure::host(Phase::Prepare, Cause::BadOutput, m))?;
             let restart = match (old, prepared.plan) {
                 // A first load takes effect however it would be planned.
                 (None, _) => None,
+                (Some((old, _)), Plan::Restart(reasons)) if reasons.is_empty() => {
+                    Some(changed_fields(old, new, UNNAMED))
+                }
                 (Some(_), Plan::Restart(reasons)) => Some(reasons),
                 (Some((old, _)), Plan::InPlace) if level == SupportLevel::None => {
                     Some(changed_fields(old, new, SUPPORT_NONE))
                 }
                 (Some(_), Plan::InPlace) => None,
             };
-            Ok(Planned {
-                restart,
-                effective: prepared.effective,
-            })
+            Ok(Planned { restart, effective })
         }
     }
 }
@@ -1136,25 +1174,31 @@ fn make_it_so(
     instance: &mut HandlerInstance,
     old: Option<&str>,
     text: &str,
-    prepared: Option<Option<String>>,
-) -> Result<Option<String>, CallFailure> {
+    prepared: Option<Option<Arc<Value>>>,
+) -> Result<Made, CallFailure> {
     match instance.contract() {
-        Contract::V0_1 => a.step("reload", || instance.reload(limits, old, text)),
+        Contract::V0_1 => a
+            .step("reload", || instance.reload(limits, old, text))
+            .map(Made::Output),
         Contract::V0_2 => {
             let effective = match prepared {
                 Some(effective) => effective,
                 None => {
-                    a.step("prepare", || instance.prepare(limits, old, text))?
-                        .effective
+                    let p = a.step("prepare", || instance.prepare(limits, old, text))?;
+                    prepared_effective(p.effective).map_err(|message| CallFailure::Fault {
+                        cause: Cause::BadOutput,
+                        message,
+                    })?
                 }
             };
             a.step("apply", || instance.apply(limits, old, text))?;
-            Ok(effective)
+            Ok(Made::Prepared(effective))
         }
     }
 }
 
 const SUPPORT_NONE: &str = "the handler's support level is none: every change needs a restart";
+const UNNAMED: &str = "the handler plans a restart without naming a field";
 
 /// The top-level keys whose values differ between two objects.
 fn changed_keys<'v>(
@@ -1193,10 +1237,14 @@ fn changed_fields(old: &Value, new: &Value, why: &str) -> Vec<RestartReason> {
 const MAX_PROBED_FIELDS: usize = 16;
 
 /// A 0.1.0 handler refused to reload `old` → `new` in place but cannot say
-/// why: ask `can-reload(old, old with one top-level field as in new)` for
-/// each changed field, and name those it refuses alone. When none is refused
-/// alone (the fields only need a restart together), when there are more
-/// than [`MAX_PROBED_FIELDS`], or when a probe fails, every changed field is
+/// why: for each changed top-level field, the candidate "old with that one
+/// field as in new" is validated first (`can-reload` is only ever asked
+/// about configurations the handler accepted; a candidate it refuses alone
+/// is skipped), then `can-reload(old, candidate)`; those it refuses are
+/// named. When none is refused alone (the fields only need a restart
+/// together), when there are more than [`MAX_PROBED_FIELDS`], when the
+/// probes take longer than one validation deadline in all, or when a probe
+/// faults (the caller then replaces the instance), every changed field is
 /// named.
 fn probe_fields(
     limits: &Limits,
@@ -1218,14 +1266,23 @@ fn probe_fields(
     if keys.len() > MAX_PROBED_FIELDS {
         return all;
     }
+    let started = Instant::now();
     let mut refused = Vec::new();
     for key in keys {
+        if started.elapsed() > limits.validation_timeout {
+            return all;
+        }
         let mut candidate = o.clone();
         match n.get(key) {
             Some(v) => candidate.insert(key.clone(), v.clone()),
             None => candidate.remove(key),
         };
         let candidate = Value::Object(candidate).to_string();
+        match a.step("validate", || instance.validate(limits, &candidate)) {
+            Ok(()) => {}
+            Err(CallFailure::Refused(_)) => continue,
+            Err(_) => return all,
+        }
         match a.step("can_reload", || {
             instance.can_reload(limits, old_text, &candidate)
         }) {
@@ -1287,15 +1344,12 @@ impl ComponentState {
             .expect("components are added with a configuration in force");
         let mut a = self.attempt(req.source);
         a.defer_commit = true;
-        // A 0.2.0 handler's `prepare` takes the old configuration as an
-        // argument and has no effect: a fresh instance and `prepare` alone
-        // answer. A 0.1.0 handler is brought to the configuration in force
-        // first, then reloads.
+        // The throw-away instance is brought to the configuration in force
+        // first, as the live one is (a 0.2.0 handler is told `old` only on
+        // an instance that has it); then a 0.1.0 handler reloads, and a
+        // 0.2.0 handler only prepares, which has no effect.
         a.prepare_only = self.handler.contract() == Contract::V0_2;
         let warm = self.fresh_instance(ctx, &mut a).and_then(|()| {
-            if a.prepare_only {
-                return Ok(());
-            }
             let instance = self.instance.as_mut().expect("fresh instance");
             a.step("reload", || {
                 instance.load(&self.limits, &committed.input_text)

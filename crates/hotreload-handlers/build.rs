@@ -48,6 +48,11 @@ const HANDLERS: &[(&str, &str, &str)] = &[
         "QUICKSTART",
         "the quick start's strict logging handler on contract 0.2 and the handler SDK; changing `json` needs a restart (support level `partial`)",
     ),
+    (
+        "chaos-v2",
+        "CHAOS_V2",
+        "misbehaves on request on contract 0.2 (prepare traps, spins or gives an effective configuration that is not JSON; apply traps, spins, refuses, refuses as transient; rollback refuses) to test the host (support level `full`)",
+    ),
 ];
 
 /// Workspace members of `handlers/` that are not handlers but that handlers

@@ -17,7 +17,12 @@ use crate::text::cut_at_char_boundary;
 const LOG_LINE_BYTES: usize = 4096;
 
 pub(crate) struct HostState {
-    wasi: WasiCtx,
+    /// WASI, built on the handler's first WASI call: most calls of most
+    /// handlers make none, and building it (clocks, random generators, the
+    /// denied network) is a good part of a fresh instance's cost.
+    wasi: Option<WasiCtx>,
+    /// For a replay: the clock WASI starts at.
+    replay_clock: Option<std::time::SystemTime>,
     table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) stdout: CapturedOutput,
@@ -29,42 +34,49 @@ pub(crate) struct HostState {
     pub(crate) armed: Option<super::watchdog::Armed>,
 }
 
+/// The WASI a handler sees: no preopens, no environment, no arguments, no
+/// stdin, no sockets; stdout and stderr captured; for a replay, clocks and
+/// random numbers that are the same every time.
+fn wasi(
+    stdout: &CapturedOutput,
+    stderr: &CapturedOutput,
+    replay_clock: Option<std::time::SystemTime>,
+) -> WasiCtx {
+    let mut builder = WasiCtx::builder();
+    builder
+        .stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .socket_addr_check(|_, _| Box::pin(async { false }));
+    if let Some(start) = replay_clock {
+        let since_epoch = start
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        builder
+            .wall_clock(SteppingWall(std::cell::Cell::new(since_epoch)))
+            .monotonic_clock(SteppingMonotonic(std::cell::Cell::new(0)))
+            .secure_random(wasmtime_wasi::Deterministic::new((0..=255).collect()))
+            .insecure_random(wasmtime_wasi::Deterministic::new((0..=255).rev().collect()))
+            .insecure_random_seed(0);
+    }
+    builder.build()
+}
+
 impl HostState {
     pub(crate) fn new(
         component: Arc<str>,
         limits: &Limits,
         replay_clock: Option<std::time::SystemTime>,
     ) -> Self {
-        let stdout = CapturedOutput::new(limits.captured_output_bytes);
-        let stderr = CapturedOutput::new(limits.captured_output_bytes);
-        // No preopens, no environment, no arguments, no stdin, no sockets.
-        let mut builder = WasiCtx::builder();
-        builder
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .socket_addr_check(|_, _| Box::pin(async { false }));
-        if let Some(start) = replay_clock {
-            // A replay: the same clock readings and random bytes every time.
-            let since_epoch = start
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            builder
-                .wall_clock(SteppingWall(std::cell::Cell::new(since_epoch)))
-                .monotonic_clock(SteppingMonotonic(std::cell::Cell::new(0)))
-                .secure_random(wasmtime_wasi::Deterministic::new((0..=255).collect()))
-                .insecure_random(wasmtime_wasi::Deterministic::new((0..=255).rev().collect()))
-                .insecure_random_seed(0);
-        }
-        let wasi = builder.build();
         HostState {
-            wasi,
+            wasi: None,
+            replay_clock,
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(limits.memory_bytes),
-            stdout,
-            stderr,
+            stdout: CapturedOutput::new(limits.captured_output_bytes),
+            stderr: CapturedOutput::new(limits.captured_output_bytes),
             log: CallLog {
                 component,
                 max_lines: limits.log_lines_per_call,
@@ -108,8 +120,11 @@ impl wasmtime_wasi::HostMonotonicClock for SteppingMonotonic {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let ctx = self
+            .wasi
+            .get_or_insert_with(|| wasi(&self.stdout, &self.stderr, self.replay_clock));
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx,
             table: &mut self.table,
         }
     }

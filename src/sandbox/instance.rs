@@ -66,6 +66,10 @@ pub(crate) struct HandlerInstance {
     sandbox: Sandbox,
     support: SupportLevel,
     poisoned: bool,
+    /// 0.2.0: the text of the last successful `prepare`, which alone may
+    /// be applied next (the contract: `apply` only right after a
+    /// successful `prepare` of the same text on the same instance).
+    prepared: Option<String>,
 }
 
 /// The exports of a live instance, of either contract.
@@ -131,6 +135,7 @@ impl CompiledHandler {
             sandbox: sandbox.clone(),
             support: SupportLevel::None,
             poisoned: false,
+            prepared: None,
         };
         let first = instance.fuel_spent_so_far(limits.fuel);
         let report = instance.call(limits, limits.validation_timeout, |b, s| match b {
@@ -501,13 +506,22 @@ impl HandlerInstance {
             Exports::V1(_) => unreachable!("checked above"),
         });
         let r = flatten(r);
+        let result = r.result.and_then(|p| {
+            Ok(Prepared {
+                plan: plan_of(p.plan),
+                effective: bound_output(p.effective, limits.output_bytes)?,
+            })
+        });
+        match (&result, &mut self.prepared) {
+            (Ok(_), Some(text)) => {
+                text.clear();
+                text.push_str(new);
+            }
+            (Ok(_), none) => *none = Some(new.to_owned()),
+            (Err(_), prepared) => *prepared = None,
+        }
         CallReport {
-            result: r.result.and_then(|p| {
-                Ok(Prepared {
-                    plan: plan_of(p.plan),
-                    effective: bound_output(p.effective, limits.output_bytes)?,
-                })
-            }),
+            result,
             fuel: r.fuel,
         }
     }
@@ -521,6 +535,19 @@ impl HandlerInstance {
     ) -> CallReport<()> {
         if self.contract() != Contract::V0_2 {
             return self.lacks("apply");
+        }
+        // Never entered out of turn, whoever asks (the transaction, a
+        // probe, the conformance kit).
+        if self.prepared.take().as_deref() != Some(new) {
+            return CallReport {
+                result: Err(CallFailure::Fault {
+                    cause: Cause::Trap,
+                    message: "apply was not called: the last call on this instance was not a \
+                              successful prepare of the same text (contract 0.2.0)"
+                        .into(),
+                }),
+                fuel: 0,
+            };
         }
         let r = self.call(limits, limits.reload_timeout, |b, s| match b {
             Exports::V2(b) => b
@@ -559,6 +586,7 @@ impl HandlerInstance {
 
     /// `rollback`, of either contract.
     pub(crate) fn rollback(&mut self, limits: &Limits, config: &str) -> CallReport<()> {
+        self.prepared = None;
         let r = self.call(limits, limits.reload_timeout, |b, s| match b {
             Exports::V1(b) => b
                 .call_rollback(s, config)

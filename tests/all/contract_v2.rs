@@ -257,6 +257,15 @@ fn prepare_plans_and_apply_follows() {
     assert_eq!(probe.contract(), Contract::V0_2);
     let on = r#"{"enabled": true}"#;
     let off = r#"{"enabled": false, "workers": 2}"#;
+    // apply only right after a successful prepare of the same text: the
+    // host refuses to enter the handler otherwise, whoever asks.
+    probe.instantiate();
+    match probe.apply(None, on).result {
+        Err(CallFailure::Fault { message, .. }) => {
+            assert!(message.starts_with("apply was not called"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
     let first = probe.prepare(None, on).result.unwrap();
     assert_eq!(first.plan, Plan::InPlace);
     let effective: Value = serde_json::from_str(first.effective.as_deref().unwrap()).unwrap();
@@ -264,7 +273,16 @@ fn prepare_plans_and_apply_follows() {
         effective,
         json!({"enabled": true, "workers": 4, "settings": {}})
     );
+    assert!(
+        probe.apply(None, off).result.is_err(),
+        "another text than prepared"
+    );
+    probe.prepare(None, on).result.unwrap();
     probe.apply(None, on).result.unwrap();
+    assert!(
+        probe.apply(None, on).result.is_err(),
+        "a second apply without prepare"
+    );
     assert_eq!(
         probe.prepare(Some(on), on).result.unwrap().plan,
         Plan::InPlace
@@ -382,4 +400,96 @@ fn the_sdk_handlers_conform() {
             .iter()
             .any(|c| c.name == "restart reasons name only fields that changed" && c.passed)
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_0_2_handler_is_cut_off_and_nothing_is_lost() {
+    capture();
+    let rt = crate::runtime();
+    let name = "chaos-0.2";
+    let spec = ComponentSpec::new(
+        name,
+        hotreload_handlers::CHAOS_V2,
+        json!({"n": 0}).to_string(),
+    )
+    .limits(hotreload::LimitOverrides {
+        validation_timeout_ms: Some(50),
+        reload_timeout_ms: Some(100),
+        ..Default::default()
+    });
+    let first = rt.add_component(spec).await.unwrap();
+    assert_eq!(first.outcome, Outcome::Applied, "{}", first.summary());
+    let reload = |config: Value| {
+        let rt = rt.clone();
+        async move { rt.reload(name, config.to_string()).await.unwrap() }
+    };
+    let n = |rt: &hotreload::Runtime| rt.current(name).unwrap()["n"].clone();
+
+    // An effective configuration that is not JSON: refused in prepare,
+    // before anything is applied.
+    let e = reload(json!({"n": 1, "prepare": "bad_effective"})).await;
+    assert_eq!(e.outcome, Outcome::Rejected, "{}", e.summary());
+    assert_eq!(e.failed_phase, Some(hotreload::Phase::Prepare));
+    assert_eq!(e.cause, Some(hotreload::Cause::BadOutput));
+    // apply refuses: the handler rolls back to the configuration in force.
+    let e = reload(json!({"n": 2, "apply": "fail"})).await;
+    assert_eq!(e.outcome, Outcome::RolledBack, "{}", e.summary());
+    assert_eq!(e.failed_phase, Some(hotreload::Phase::Reload));
+    assert_eq!(e.cause, Some(hotreload::Cause::Invalid));
+    // apply refuses once, as transient: tried again, prepared again first.
+    let e = reload(json!({"n": 3, "apply": "transient_once"})).await;
+    assert_eq!(e.outcome, Outcome::Applied, "{}", e.summary());
+    assert_eq!(e.retries, 1);
+    assert_eq!(n(&rt), 3);
+    // apply traps: cut off, a fresh instance brought back to n = 3.
+    let e = reload(json!({"n": 4, "apply": "panic"})).await;
+    assert_eq!(e.outcome, Outcome::RolledBack, "{}", e.summary());
+    assert_eq!(e.cause, Some(hotreload::Cause::Trap));
+    assert!(
+        e.error
+            .as_ref()
+            .unwrap()
+            .message
+            .contains("panicked on purpose in apply")
+    );
+    // prepare spins: cut off at its deadline; nothing was applied.
+    let e = reload(json!({"n": 5, "prepare": "spin"})).await;
+    assert_eq!(e.outcome, Outcome::Rejected, "{}", e.summary());
+    assert_eq!(e.cause, Some(hotreload::Cause::Timeout));
+    assert_eq!(e.failed_phase, Some(hotreload::Phase::Prepare));
+    // A configuration whose rollback refuses is in force; then an apply
+    // fails: the rollback refuses, so a fresh instance is brought back.
+    let e = reload(json!({"n": 6, "rollback": "fail"})).await;
+    assert_eq!(e.outcome, Outcome::Applied, "{}", e.summary());
+    let e = reload(json!({"n": 7, "apply": "fail"})).await;
+    assert_eq!(e.outcome, Outcome::RolledBack, "{}", e.summary());
+    assert_eq!(n(&rt), 6);
+    let e = reload(json!({"n": 8})).await;
+    assert_eq!(e.outcome, Outcome::Applied, "{}", e.summary());
+    assert_eq!(n(&rt), 8);
+
+    let seen = calls(name);
+    assert_eq!(seen[1], ["prepare"], "bad effective: {seen:?}");
+    assert_eq!(seen[2], ["prepare", "apply", "rollback"], "{seen:?}");
+    assert_eq!(
+        seen[3],
+        ["prepare", "apply", "prepare", "apply", "commit"],
+        "a transient retry prepares again: {seen:?}"
+    );
+    // Cut off, then a fresh instance brought back to the configuration in
+    // force (n = 3), which refuses its first apply in an instance as
+    // transient: two tries of prepare + apply.
+    for cut_off in [&seen[4], &seen[5]] {
+        assert!(
+            cut_off.ends_with(&["instantiate".into(), "reload".into(), "reload".into()]),
+            "{seen:?}"
+        );
+    }
+    assert_eq!(seen[5][0], "prepare", "spin: {seen:?}");
+    assert_eq!(
+        seen[7],
+        ["prepare", "apply", "rollback", "instantiate", "reload"],
+        "a refused rollback: a fresh instance loads the old configuration: {seen:?}"
+    );
+    rt.shutdown().await;
 }

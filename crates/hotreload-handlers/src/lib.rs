@@ -17,7 +17,9 @@
 //! - [`PLUGIN_V2`]: the `plugin` handler on contract 0.2, plain serde
 //!   (support level `partial`);
 //! - [`QUICKSTART`]: the quick start's handler, contract 0.2 (support level
-//!   `partial`).
+//!   `partial`);
+//! - [`CHAOS_V2`]: misbehaves on request on contract 0.2, to test the host's
+//!   0.2 paths.
 //!
 //! Each constant has a `_PATH` twin naming the component file on the build
 //! machine, for tools that prefer a path.
@@ -27,7 +29,7 @@
 include!(concat!(env!("OUT_DIR"), "/handlers.rs"));
 
 /// A bundled handler by name (`logging`, `plugin`, `chaos`, `logging-v2`,
-/// `plugin-v2`, `quickstart`), as the daemon's `handler = "bundled:NAME"`
+/// `plugin-v2`, `quickstart`, `chaos-v2`), as the daemon's `handler = "bundled:NAME"`
 /// names it.
 pub fn by_name(name: &str) -> Option<&'static [u8]> {
     match name {
@@ -37,6 +39,7 @@ pub fn by_name(name: &str) -> Option<&'static [u8]> {
         "logging-v2" => Some(LOGGING_V2),
         "plugin-v2" => Some(PLUGIN_V2),
         "quickstart" => Some(QUICKSTART),
+        "chaos-v2" => Some(CHAOS_V2),
         _ => None,
     }
 }

@@ -232,6 +232,30 @@ pub(crate) fn run(args: BenchArgs) -> std::process::ExitCode {
         floor_v2.median_ns,
         "",
     );
+    // The same calls without the sandbox's instrumentation: what the wasm
+    // code itself costs, beside what fuel and epoch checks add.
+    let mut bare = bench::warm_probe_v2(SandboxOptions {
+        consume_fuel: false,
+        epoch_interruption: false,
+    });
+    bare.load(CONFIG_1K).result.expect("loads");
+    let mut flip = false;
+    let s = bench::time(calls / 10, calls, || {
+        let (old, new) = if flip {
+            (other.as_str(), CONFIG_1K)
+        } else {
+            (CONFIG_1K, other.as_str())
+        };
+        flip = !flip;
+        bare.prepare(Some(old), new).result.expect("valid");
+        bare.apply(Some(old), new).result.expect("applies");
+    });
+    r.add_vs(
+        "6 prepare + apply, warm, 0.2, neither fuel nor epoch",
+        s,
+        floor_v2.median_ns,
+        "",
+    );
     let mut warm_v2 = Alternating::new(bench::runtime_with_logging_v2(Settings::default(), &rt));
     let s = bench::time(calls / 10, calls, || warm_v2.step());
     r.add_vs(

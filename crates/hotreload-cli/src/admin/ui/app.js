@@ -179,7 +179,7 @@ function eventText(e) {
   if (e.error) s += `: ${e.error.message}` + (e.error.field ? ` at ${e.error.field}` : "");
   // A restart-required change says, field by field, why.
   if (e.restart && e.restart.length)
-    s += ": " + e.restart.map((r) => `${r.field || "/"}: ${r.reason}`).join("; ");
+    s += ": " + e.restart.map((r) => `${r.field || "(the whole configuration)"}: ${r.reason}`).join("; ");
   return s;
 }
 
