@@ -49,6 +49,55 @@ fn words(key: &str) -> Vec<String> {
     out
 }
 
+/// Most words a key is split into without allocating.
+const MAX_WORDS: usize = 16;
+
+/// The byte ranges of `key`'s words, split as [`words`] splits them, into
+/// `out`; `None` when there are more than `out` holds.
+fn word_spans(key: &str, out: &mut [(usize, usize)]) -> Option<usize> {
+    let mut n = 0;
+    let mut start: Option<usize> = None;
+    let mut prev_lower = false;
+    let mut push = |s: usize, e: usize, n: &mut usize| -> Option<()> {
+        *out.get_mut(*n)? = (s, e);
+        *n += 1;
+        Some(())
+    };
+    for (i, c) in key.char_indices() {
+        if matches!(c, '_' | '-' | '.' | ' ') {
+            if let Some(s) = start.take() {
+                push(s, i, &mut n)?;
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_uppercase() && prev_lower && start.is_some() {
+            let s = start.take().expect("checked");
+            push(s, i, &mut n)?;
+        }
+        if start.is_none() {
+            start = Some(i);
+        }
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+    }
+    if let Some(s) = start {
+        push(s, key.len(), &mut n)?;
+    }
+    Some(n)
+}
+
+/// Whether `word` lower-cased (as [`words`] does) is `lower`.
+fn lower_eq(word: &str, lower: &str) -> bool {
+    if word.is_ascii() {
+        return word.len() == lower.len()
+            && word
+                .bytes()
+                .zip(lower.bytes())
+                .all(|(a, b)| a.to_ascii_lowercase() == b);
+    }
+    word.chars().flat_map(char::to_lowercase).eq(lower.chars())
+}
+
 impl Redactor {
     /// A configuration's JSON text as shown: the same text when it holds no
     /// secret, else compact JSON with the secrets hidden.
@@ -79,19 +128,26 @@ impl Redactor {
         if self.fragments.is_empty() {
             return false;
         }
-        // Most keys are one lower-case word (`level`, `outputs`): no need
-        // to split them into words, which allocates (an event redacts every
-        // key of three configurations, so this is on every reload's path).
-        if key
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        {
-            return self.fragments.iter().any(|f| f.len() == 1 && f[0] == key);
-        }
-        let key = words(key);
-        self.fragments
-            .iter()
-            .any(|f| key.windows(f.len()).any(|w| w == f.as_slice()))
+        // Without allocating (an event redacts every key of three
+        // configurations, so this is on every reload's path): the key's
+        // words as byte ranges, compared in lower case. A key of more than
+        // `MAX_WORDS` words takes the allocating way.
+        let mut spans = [(0usize, 0usize); MAX_WORDS];
+        let Some(n) = word_spans(key, &mut spans) else {
+            let key = words(key);
+            return self
+                .fragments
+                .iter()
+                .any(|f| key.windows(f.len()).any(|w| w == f.as_slice()));
+        };
+        let spans = &spans[..n];
+        self.fragments.iter().any(|f| {
+            spans.windows(f.len()).any(|w| {
+                w.iter()
+                    .zip(f)
+                    .all(|(&(a, b), word)| lower_eq(&key[a..b], word))
+            })
+        })
     }
 
     fn holds_secret(&self, v: &Value) -> bool {
@@ -197,9 +253,10 @@ mod tests {
         assert!(Arc::ptr_eq(&r.value(&plain), &plain));
     }
 
-    /// The one-word fast path says what splitting into words says.
+    /// Matching without allocating says what splitting into words says.
     #[test]
-    fn one_word_keys_are_judged_as_words_would_judge_them() {
+    fn keys_are_judged_as_their_words_would_be() {
+        let long = "a_".repeat(40) + "password";
         let mut keys = default_keys();
         keys.push("pin".into());
         let r = Redactor::new(&keys);
@@ -221,6 +278,20 @@ mod tests {
             "Password",
             "api_key",
             "dbPassword",
+            "key_00",
+            "client_secret",
+            "Client-Secret",
+            "PRIVATE.KEY",
+            "private key",
+            "tokens_per_second",
+            "APIKey",
+            "myAPIKey",
+            "ÄpiKey",
+            "paßword",
+            "__password__",
+            "db-Password-2",
+            "x_y_z_password",
+            long.as_str(),
         ] {
             let by_words = {
                 let w = words(key);
