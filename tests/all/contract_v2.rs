@@ -493,3 +493,33 @@ async fn a_hostile_0_2_handler_is_cut_off_and_nothing_is_lost() {
     );
     rt.shutdown().await;
 }
+
+/// The quick starts in docs/handlers.md are the sources CI builds and
+/// checks (handlers/quickstart, handlers/python-v2/quickstart), word for word.
+#[test]
+fn the_quick_starts_in_the_docs_are_the_ones_built() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let docs = std::fs::read_to_string(root.join("docs/handlers.md")).unwrap();
+    let blocks = |lang: &str| -> Vec<String> {
+        let fence = format!("```{lang}\n");
+        docs.split(fence.as_str())
+            .skip(1)
+            .map(|rest| rest.split("```").next().unwrap().to_owned())
+            .collect()
+    };
+    let rust = std::fs::read_to_string(root.join("handlers/quickstart/src/lib.rs")).unwrap();
+    let python =
+        std::fs::read_to_string(root.join("handlers/python-v2/quickstart/app.py")).unwrap();
+    assert!(
+        rust.lines().count() < 30,
+        "the Rust quick start is under 30 lines"
+    );
+    assert!(
+        blocks("rust").contains(&rust),
+        "docs/handlers.md lacks handlers/quickstart/src/lib.rs"
+    );
+    assert!(
+        blocks("python").contains(&python),
+        "docs/handlers.md lacks handlers/python-v2/quickstart/app.py"
+    );
+}
