@@ -120,8 +120,7 @@ fn measure(b: &HandlerBench<'_>) -> Result<(), String> {
     };
     let limits = overrides.apply(Limits::default());
     let limit = Settings::default().output_limit_bytes;
-    let wasm =
-        read_regular(b.handler, 256 << 20).map_err(|e| format!("{}: {e}", b.handler.display()))?;
+    let wasm = read_regular(b.handler, 256 << 20).map_err(|e| e.to_string())?;
     let old = config_text(b.old, limit)?;
     let new = config_text(b.new, limit)?;
 

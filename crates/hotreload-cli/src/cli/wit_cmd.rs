@@ -36,8 +36,13 @@ pub(crate) fn run(args: WitArgs) -> ExitCode {
             ExitCode::from(2)
         };
     };
+    if dir.exists() && !dir.is_dir() {
+        eprintln!("error: {} exists and is not a directory", dir.display());
+        return ExitCode::from(2);
+    }
     let path = dir.join("handler.wit");
-    match std::fs::read(&path) {
+    // Never blocks on a FIFO or reads a device someone left there.
+    match hotreload::sources::read_regular(&path, 1 << 20) {
         Ok(old) if old == text.as_bytes() => {
             println!("{}: already contract {}", path.display(), args.version);
             return ExitCode::SUCCESS;
@@ -49,7 +54,11 @@ pub(crate) fn run(args: WitArgs) -> ExitCode {
             );
             return ExitCode::from(2);
         }
-        Err(_) => {}
+        Err(hotreload::sources::ReadError::Missing { .. }) => {}
+        Err(e) => {
+            eprintln!("error: {e} (it is not overwritten)");
+            return ExitCode::from(2);
+        }
     }
     if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, text)) {
         eprintln!("error: cannot write {}: {e}", path.display());

@@ -434,6 +434,29 @@ fn wit_gives_each_contract_as_the_repository_carries_it() -> Result<()> {
     assert_eq!(std::fs::read_to_string(target.join("handler.wit"))?, v02);
     let out = hotreload(&["wit", "--version", "0.3"]);
     assert_eq!(out.status.code(), Some(2));
+    // A FIFO where handler.wit would go is neither read (it would block)
+    // nor overwritten; a file where the directory would go is refused.
+    let odd = dir.path().join("odd");
+    std::fs::create_dir(&odd)?;
+    let fifo = odd.join("handler.wit");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()?
+            .success()
+    );
+    let out = hotreload(&["wit", odd.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a regular file"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x")?;
+    let out = hotreload(&["wit", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a directory"));
     Ok(())
 }
 
